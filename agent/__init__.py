@@ -1,0 +1,1 @@
+"""The hub: configuration, HAN router, policy, consent, uplink, and the wiring between them."""

@@ -1,0 +1,255 @@
+"""The decision: does this GBCS frame cross the hub, given the consumer's choice?
+
+Rules of this module (h11-style: the hard decision lives here and nowhere else):
+
+* `decide` is a pure function of (frame, category, mode, direction, profile). No I/O, no clock,
+  no state: the same inputs always give the same Decision, so a manufacturer can replay a
+  capture and get exactly what the hub did.
+* The profile is data (config/restricted-profile.toml) with a name and a version; this module
+  only interprets it.
+* Full mode forwards every well-formed frame that travels in its proper direction. Restricted
+  mode forwards only what the profile allows and fails closed: an unknown code never goes up.
+* Direction is checked in both modes: commands (CRA 1) only travel down, responses and alerts
+  only travel up. A frame in the wrong direction is blocked whatever the mode.
+
+Order of the upstream rules in restricted mode, first match wins:
+  1. block_alert_codes          explicit exceptions (billing data in a critical alert)
+  2. unknown category           fail closed
+  3. allow_alert_codes          integrity faults, the CHF's HAN membership alerts
+  4. allow_message_codes
+  5. allow_categories           firmware, security, safety, critical alerts
+  6. response to a command the downstream rules let through (the WAN never waits on it)
+  7. otherwise blocked, restricted by consumer choice
+Downstream: unknown fails closed, then allow_message_codes, then allow_categories, else blocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agent.consent import Mode
+from gbcs.codes import Category
+from gbcs.frame import Cra, Frame
+
+CONSUMER_CHOICE = "restricted by consumer choice"
+
+
+class Direction(StrEnum):
+    UPSTREAM = "upstream"  # HAN -> WAN: responses and alerts
+    DOWNSTREAM = "downstream"  # WAN -> HAN: commands
+
+
+class Action(StrEnum):
+    FORWARD = "forward"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    category: Category
+    rule: str
+    reason: str
+
+    @property
+    def forwarded(self) -> bool:
+        return self.action is Action.FORWARD
+
+
+class ProfileError(ValueError):
+    """A profile file that does not say what the hub needs; names the key and what was expected."""
+
+    def __init__(self, key: str, expected: str) -> None:
+        super().__init__(f"{key}: expected {expected}")
+        self.key = key
+        self.expected = expected
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionRules:
+    allow_categories: frozenset[Category]
+    allow_message_codes: frozenset[int]
+    allow_alert_codes: frozenset[int]
+    block_alert_codes: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    version: int
+    digest: str
+    upstream: DirectionRules
+    downstream: DirectionRules
+    allow_responses_to_allowed_commands: bool
+
+    def allows_command(self, message_code: int, category: Category) -> bool:
+        rules = self.downstream
+        return category is not Category.UNKNOWN and (
+            message_code in rules.allow_message_codes or category in rules.allow_categories
+        )
+
+
+def decide(
+    frame: Frame, category: Category, mode: Mode, direction: Direction, profile: Profile
+) -> Decision:
+    wrong_way = _wrong_direction(frame.cra, direction)
+    if wrong_way is not None:
+        return Decision(Action.BLOCK, category, "direction", wrong_way)
+    if mode is Mode.FULL:
+        return Decision(Action.FORWARD, category, "full", "full mode forwards everything")
+    if direction is Direction.UPSTREAM:
+        return _decide_upstream(frame, category, profile)
+    return _decide_downstream(frame, category, profile)
+
+
+def _wrong_direction(cra: Cra, direction: Direction) -> str | None:
+    if direction is Direction.UPSTREAM and cra is Cra.COMMAND:
+        return "a command does not travel upstream"
+    if direction is Direction.DOWNSTREAM and cra is not Cra.COMMAND:
+        return f"a {cra.label} does not travel downstream"
+    return None
+
+
+def _decide_upstream(frame: Frame, category: Category, profile: Profile) -> Decision:
+    rules = profile.upstream
+    alert = frame.alert_code
+    if alert is not None and alert in rules.block_alert_codes:
+        return _block(category, "upstream.block_alert_codes", f"alert 0x{alert:04X} is excluded")
+    if category is Category.UNKNOWN:
+        return _block(category, "upstream.unknown", "unknown message or alert code (fail closed)")
+    if alert is not None and alert in rules.allow_alert_codes:
+        return _forward(category, "upstream.allow_alert_codes", f"alert 0x{alert:04X} is allowed")
+    if frame.message_code in rules.allow_message_codes:
+        return _forward(
+            category,
+            "upstream.allow_message_codes",
+            f"message code 0x{frame.message_code:04X} is allowed",
+        )
+    if category in rules.allow_categories:
+        return _forward(category, "upstream.allow_categories", f"{category} is allowed")
+    if (
+        frame.cra is Cra.RESPONSE
+        and profile.allow_responses_to_allowed_commands
+        and profile.allows_command(frame.message_code, category)
+    ):
+        return _forward(
+            category,
+            "upstream.response_to_allowed_command",
+            "response to a command the profile lets down",
+        )
+    return _block(category, "upstream.blocked", f"{category} is not allowed upstream")
+
+
+def _decide_downstream(frame: Frame, category: Category, profile: Profile) -> Decision:
+    rules = profile.downstream
+    if category is Category.UNKNOWN:
+        return _block(category, "downstream.unknown", "unknown message code (fail closed)")
+    if frame.message_code in rules.allow_message_codes:
+        return _forward(
+            category,
+            "downstream.allow_message_codes",
+            f"message code 0x{frame.message_code:04X} is allowed",
+        )
+    if category in rules.allow_categories:
+        return _forward(category, "downstream.allow_categories", f"{category} is allowed")
+    return _block(category, "downstream.blocked", f"{category} commands are not allowed")
+
+
+def _forward(category: Category, rule: str, reason: str) -> Decision:
+    return Decision(Action.FORWARD, category, rule, reason)
+
+
+def _block(category: Category, rule: str, reason: str) -> Decision:
+    return Decision(Action.BLOCK, category, rule, f"{CONSUMER_CHOICE}: {reason}")
+
+
+# -- the profile as data --------------------------------------------------------------------------
+
+
+def parse_profile(text: str) -> Profile:
+    """Read a profile from TOML text; every problem names its key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError("(file)", f"valid TOML ({exc})") from None
+    known = {"name", "version", "description", "upstream", "downstream"}
+    for key in data:
+        if key not in known:
+            raise ProfileError(key, f"one of {', '.join(sorted(known))} (unknown key)")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ProfileError("name", "a non-empty string")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProfileError("version", "a positive integer")
+    upstream_table = _table(data, "upstream")
+    allow_responses = upstream_table.pop("allow_responses_to_allowed_commands", True)
+    if not isinstance(allow_responses, bool):
+        raise ProfileError("upstream.allow_responses_to_allowed_commands", "true or false")
+    return Profile(
+        name=name,
+        version=version,
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+        upstream=_rules("upstream", upstream_table),
+        downstream=_rules("downstream", _table(data, "downstream")),
+        allow_responses_to_allowed_commands=allow_responses,
+    )
+
+
+def _table(data: dict[str, object], key: str) -> dict[str, object]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise ProfileError(key, "a table")
+    return dict(value)
+
+
+_RULE_KEYS = ("allow_categories", "allow_message_codes", "allow_alert_codes", "block_alert_codes")
+
+
+def _rules(section: str, table: dict[str, object]) -> DirectionRules:
+    for key in table:
+        if key not in _RULE_KEYS:
+            raise ProfileError(f"{section}.{key}", f"one of {', '.join(_RULE_KEYS)} (unknown key)")
+    categories = _strings(f"{section}.allow_categories", table.get("allow_categories", []))
+    try:
+        allow_categories = frozenset(Category(c) for c in categories)
+    except ValueError:
+        raise ProfileError(
+            f"{section}.allow_categories",
+            "category names from: " + ", ".join(c.value for c in Category),
+        ) from None
+    return DirectionRules(
+        allow_categories=allow_categories,
+        allow_message_codes=_codes(section, "allow_message_codes", table),
+        allow_alert_codes=_codes(section, "allow_alert_codes", table),
+        block_alert_codes=_codes(section, "block_alert_codes", table),
+    )
+
+
+def _strings(key: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProfileError(key, "a list of strings")
+    return [str(v) for v in value]
+
+
+def _codes(section: str, key: str, table: dict[str, object]) -> frozenset[int]:
+    full_key = f"{section}.{key}"
+    return frozenset(_expand(full_key, _strings(full_key, table.get(key, []))))
+
+
+def _expand(key: str, items: Iterable[str]) -> Iterable[int]:
+    """'0x81A0' or a range '0x81AC-0x81B3', both ends included."""
+    for item in items:
+        low_text, _, high_text = item.partition("-")
+        try:
+            low = int(low_text, 16)
+            high = int(high_text, 16) if high_text else low
+        except ValueError:
+            raise ProfileError(key, f"hex codes like '0x81A0' or '0x81AC-0x81B3', got {item!r}")
+        if not 0 <= low <= high <= 0xFFFF:
+            raise ProfileError(key, f"16-bit codes with low <= high, got {item!r}")
+        yield from range(low, high + 1)

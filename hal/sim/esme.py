@@ -1,0 +1,201 @@
+"""A simulated electricity meter (ESME): a non-sleepy Smart Energy metering device.
+
+As on a real HAN (gbcs.md 5.2) the ESME is the tunnel *server*: the hub requests a tunnel to it
+with protocol id 6 (GB-HRGP) and GBCS messages ride TransferData as raw bytes, in both
+directions. The ESME answers every GBCS command addressed to it with a correctly framed response:
+the command's counter echoed, originator and recipient swapped, the same message code; a
+response to a critical (signed) command is itself signed with the meter's key and not
+MAC-wrapped, anything else is MAC-wrapped with an unsigned signature field (gbcs.md 6.4). It can
+also raise alerts, critical ones signed with its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import zigpy.types as t
+from cryptography.hazmat.primitives.asymmetric import ec
+from zigpy.zcl import foundation
+
+from gbcs import payloads, signature
+from gbcs.frame import Cra, Frame, FrameError, build_frame, parse_frame
+from hal.sim.base import SimDevice
+from hal.tunneling import CLUSTER_ID as TUNNELING
+from hal.tunneling import PROTOCOL_GB_HRGP, Tunneling, TunnelStatus
+
+LOGGER = logging.getLogger(__name__)
+
+LAB_MAC_KEY = bytes.fromhex("4c41422d4d41432d4b45592d30303031")
+"""The lab's AES key for MACs on simulated traffic. Real MAC keys are derived per message from
+the parties' key-agreement keys (gbcs.md 6.2); the hub never verifies MACs, it forwards them."""
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SimEsme(SimDevice):
+    kind = "esme"
+    device_type = 0x0501  # Metering device
+    input_clusters = (0x0000, 0x0003, 0x0700, 0x0702, TUNNELING)
+    output_clusters = (0x000A, 0x0019)
+
+    def __init__(
+        self,
+        ieee: str | bytes,
+        nwk: int,
+        *,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        clock: Clock = _utc_now,
+        first_alert_counter: int = 2000,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(ieee, nwk, **kwargs)  # type: ignore[arg-type]
+        self.key = key or signature.generate_key()
+        self.clock = clock
+        self.alert_counter = first_alert_counter
+        self.tunnel_id: int | None = None
+        self._next_tunnel_id = 1
+        self.commands_received: list[Frame] = []
+        self.rejected: list[tuple[bytes, str]] = []
+        self.energy_wh = 123_456
+        self.attributes[(0x0702, 0x0000)] = (0x25, t.uint48_t(self.energy_wh))
+        self.attributes[(0x0702, 0x0300)] = (0x30, t.enum8(0x00))  # unit of measure: kWh
+
+    # -- the tunnel -----------------------------------------------------------------------------
+
+    def handle_cluster_command(
+        self, packet: t.ZigbeePacket, hdr: foundation.ZCLHeader, payload: bytes
+    ) -> list[t.ZigbeePacket]:
+        if packet.cluster_id != TUNNELING or hdr.direction != foundation.Direction.Client_to_Server:
+            return []
+        defs = Tunneling.ServerCommandDefs
+        if hdr.command_id == defs.request_tunnel.id:
+            request, _ = defs.request_tunnel.schema.deserialize(payload)
+            return [self._tunnel_response(hdr.tsn, request.protocol_id)]
+        if hdr.command_id == defs.client_transfer_data.id:
+            args, _ = defs.client_transfer_data.schema.deserialize(payload)
+            if args.tunnel_id != self.tunnel_id:
+                LOGGER.warning("%s: data on unknown tunnel %s", self.model, args.tunnel_id)
+                return []
+            reply = self.on_gbcs(bytes(args.data))
+            return [self.tunnel_packet(reply)] if reply is not None else []
+        if hdr.command_id == defs.close_tunnel.id:
+            self.tunnel_id = None
+            return []
+        return []
+
+    def _tunnel_response(self, tsn: int, protocol_id: int) -> t.ZigbeePacket:
+        defs = Tunneling.ClientCommandDefs
+        if protocol_id != PROTOCOL_GB_HRGP:
+            status, tunnel_id = TunnelStatus.Protocol_Not_Supported, 0xFFFF
+        else:
+            tunnel_id = self._next_tunnel_id
+            self._next_tunnel_id += 1
+            self.tunnel_id = tunnel_id
+            status = TunnelStatus.Success
+        return self.cluster_command_packet(
+            TUNNELING,
+            defs.request_tunnel_response.id,
+            {"tunnel_id": tunnel_id, "tunnel_status": status, "max_incoming_transfer_size": 1500},
+            defs.request_tunnel_response.schema,
+            direction=foundation.Direction.Server_to_Client,
+            tsn=tsn,
+        )
+
+    def tunnel_packet(self, frame: bytes) -> t.ZigbeePacket:
+        """GBCS bytes as a server->client TransferData on the open tunnel."""
+        if self.tunnel_id is None:
+            raise RuntimeError(f"{self.model} has no tunnel open to the hub")
+        cmd = Tunneling.ClientCommandDefs.server_transfer_data
+        return self.cluster_command_packet(
+            TUNNELING,
+            cmd.id,
+            {"tunnel_id": self.tunnel_id, "data": t.Bytes(frame)},
+            cmd.schema,
+            direction=foundation.Direction.Server_to_Client,
+        )
+
+    def send_gbcs(self, frame: bytes) -> None:
+        """Put GBCS bytes on the air towards the hub, as the meter speaking first."""
+        self.send(self.tunnel_packet(frame))
+
+    # -- GBCS -----------------------------------------------------------------------------------
+
+    def on_gbcs(self, data: bytes) -> bytes | None:
+        try:
+            command = parse_frame(data)
+        except FrameError as exc:
+            self.rejected.append((data, str(exc)))
+            return None
+        if command.cra is not Cra.COMMAND or command.recipient != self.eui64:
+            self.rejected.append((data, "not a command for this meter"))
+            return None
+        self.commands_received.append(command)
+        return self.response_to(command)
+
+    def response_to(self, command: Frame) -> bytes:
+        critical = command.critical
+        return build_frame(
+            cra=Cra.RESPONSE,
+            counter=command.counter,
+            originator=self.eui64,
+            recipient=command.originator,
+            message_code=command.message_code,
+            payload=self._response_payload(command),
+            supplementary=command.supplementary,
+            signer=self.sign if critical else None,
+            mac_key=None if critical else LAB_MAC_KEY,
+        )
+
+    def _response_payload(self, command: Frame) -> bytes:
+        if command.payload[:1] == b"\xd9":
+            return payloads.dlms_access_response(command.counter)
+        return b"\x02\x01\x00"  # ASN.1 INTEGER 0: success, as the CSxx variants answer
+
+    def sign(self, data: bytes) -> bytes:
+        return signature.sign(self.key, data)
+
+    def alert(
+        self,
+        alert_code: int,
+        *,
+        message_code: int | None = None,
+        critical: bool | None = None,
+        recipient: bytes = bytes.fromhex("90B3D51F30010000"),
+        extra: bytes = b"",
+    ) -> bytes:
+        """Build the next alert frame (DLMS data-notification, as ESMEs send them).
+
+        Without a message code the alert is generic: 0x1000 when critical, 0x1001 when not.
+        """
+        if critical is None:
+            critical = message_code != 0x1001
+        if message_code is None:
+            message_code = 0x1000 if critical else 0x1001
+        self.alert_counter += 1
+        counter = self.alert_counter
+        return build_frame(
+            cra=Cra.ALERT,
+            counter=counter,
+            originator=self.eui64,
+            recipient=recipient,
+            message_code=message_code,
+            payload=payloads.dlms_alert(counter, alert_code, self.clock(), extra),
+            signer=self.sign if critical else None,
+            mac_key=None if critical else LAB_MAC_KEY,
+        )
+
+    def raise_alert(self, alert_code: int, **kwargs: object) -> bytes:
+        frame = self.alert(alert_code, **kwargs)  # type: ignore[arg-type]
+        self.send_gbcs(frame)
+        return frame
+
+    @staticmethod
+    def image_hash(image: bytes) -> bytes:
+        return hashlib.sha256(image).digest()
