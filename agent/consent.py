@@ -39,7 +39,7 @@ class ConsentRecord:
         if not isinstance(data, dict):
             raise ConsentError("consent record must be a JSON object")
         try:
-            mode = Mode(data.get("mode"))
+            mode = Mode(str(data.get("mode")))
         except ValueError:
             raise ConsentError(
                 f"consent record: mode must be 'full' or 'restricted', got {data.get('mode')!r}"

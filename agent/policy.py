@@ -249,7 +249,9 @@ def _expand(key: str, items: Iterable[str]) -> Iterable[int]:
             low = int(low_text, 16)
             high = int(high_text, 16) if high_text else low
         except ValueError:
-            raise ProfileError(key, f"hex codes like '0x81A0' or '0x81AC-0x81B3', got {item!r}")
+            raise ProfileError(
+                key, f"hex codes like '0x81A0' or '0x81AC-0x81B3', got {item!r}"
+            ) from None
         if not 0 <= low <= high <= 0xFFFF:
             raise ProfileError(key, f"16-bit codes with low <= high, got {item!r}")
         yield from range(low, high + 1)

@@ -153,8 +153,14 @@ def parse_frame(data: bytes) -> Frame:
 def _parse_ciphered(data: bytes) -> Frame:
     r = _Reader(data)
     r.expect(GENERAL_CIPHERING, "general-ciphering tag")
-    for field in ("transaction-id", "originator title", "recipient title", "date-time",
-                  "other-information", "key-info"):
+    for field in (
+        "transaction-id",
+        "originator title",
+        "recipient title",
+        "date-time",
+        "other-information",
+        "key-info",
+    ):
         r.expect(0x00, f"empty DLMS {field}")
     length_at = r.pos
     length = r.ber_length("ciphered-content length")

@@ -77,7 +77,11 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
 
     def _radio_ieee(self) -> t.EUI64:
         configured = self.config.get("virtual_ieee")
-        return t.EUI64.convert(configured) if configured else t.EUI64.convert("00:db:12:34:56:78:90:a2")
+        return (
+            t.EUI64.convert(configured)
+            if configured
+            else t.EUI64.convert("00:db:12:34:56:78:90:a2")
+        )
 
     async def start_network(self) -> None:
         await self.load_network_info()

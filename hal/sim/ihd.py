@@ -23,5 +23,9 @@ class SimIhd(SimDevice):
     def read_time(self) -> None:
         """Ask the hub's Time server for the time, as an IHD does every few minutes."""
         schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes].schema
-        hdr = foundation.ZCLHeader.general(self.next_tsn(), foundation.GeneralCommand.Read_Attributes)
-        self.send(self.zcl_packet(TIME_CLUSTER, hdr, schema(attribute_ids=[0x0000, 0x0001]).serialize()))
+        hdr = foundation.ZCLHeader.general(
+            self.next_tsn(), foundation.GeneralCommand.Read_Attributes
+        )
+        self.send(
+            self.zcl_packet(TIME_CLUSTER, hdr, schema(attribute_ids=[0x0000, 0x0001]).serialize())
+        )

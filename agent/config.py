@@ -1,0 +1,311 @@
+"""The hub's configuration: one TOML file, checked completely before anything starts.
+
+Every key is declared below with its type and default. An unknown key, a wrong type, a bad value
+or a missing file raises ConfigError naming the file, the key and what was expected; the CLI
+prints that one line and exits with status 78 (EX_CONFIG), which systemd shows as a config
+failure rather than a crash. Relative paths in the file are relative to the file's directory,
+so a config works the same whichever directory the agent is started from.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.consent import Mode
+
+EX_CONFIG = 78
+
+
+class ConfigError(Exception):
+    def __init__(self, path: Path | str, key: str, expected: str) -> None:
+        super().__init__(f"config error: {path}: {key}: {expected}")
+        self.path = str(path)
+        self.key = key
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str
+    port: int
+    tls: bool
+    base_topic: str
+    client_id: str | None
+    username: str | None
+    password: str | None
+    keepalive: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    type: str
+    path: str
+    baudrate: int
+    flow_control: str | None
+    channel: int
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    enabled: bool
+    esme: str
+    ihd: str
+    supplier: str
+    command_interval: float
+    alert_interval: float
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    hub_id: str
+    mqtt: MqttSettings
+    radio: RadioConfig
+    state_dir: Path
+    initial_mode: Mode
+    profile_path: Path
+    lab: LabConfig
+    log_level: str
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def topic_base(self) -> str:
+        return f"{self.mqtt.base_topic}/{self.hub_id}"
+
+
+# -- the schema -----------------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]
+"""Returns None when the value is good, else what was expected."""
+
+
+@dataclass(frozen=True)
+class Key:
+    types: tuple[type, ...]
+    default: Any
+    expected: str
+    check: Check | None = None
+    required: bool = False
+
+
+EUI64_RE = re.compile(r"^[0-9A-F]{16}$")
+
+
+def _eui64(value: Any) -> str | None:
+    return None if EUI64_RE.match(value.upper()) else "an EUI-64 of 16 hex digits"
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+def _between(low: float, high: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"a number from {low} to {high}"
+
+    return check
+
+
+def _mqtt_url(value: Any) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        return "a URL like mqtt://HOST:PORT or mqtts://HOST:PORT"
+    try:
+        _ = parts.port
+    except ValueError:
+        return "a URL with a numeric port"
+    return None
+
+
+def _topic(value: Any) -> str | None:
+    if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+        return "a topic prefix without wildcards or leading/trailing '/'"
+    return None
+
+
+STR = (str,)
+INT = (int,)
+NUM = (int, float)
+BOOL = (bool,)
+
+SCHEMA: dict[str, dict[str, Key] | Key] = {
+    "hub_id": Key(STR, None, "the hub's EUI-64 (16 hex digits)", _eui64, required=True),
+    "mqtt": {
+        "url": Key(STR, "mqtt://127.0.0.1:1883", "a URL like mqtt://HOST:PORT", _mqtt_url),
+        "base_topic": Key(STR, "gbcs-hub", "a topic prefix", _topic),
+        "client_id": Key(STR, None, "a string"),
+        "username": Key(STR, None, "a string"),
+        "password": Key(STR, None, "a string"),
+        "keepalive": Key(INT, 30, "whole seconds from 5 to 3600", _between(5, 3600)),
+        "protocol": Key(STR, "5", "'5' or '3.1.1'", _one_of("5", "3.1.1")),
+    },
+    "radio": {
+        "type": Key(STR, "virtual", "'virtual' or 'ezsp'", _one_of("virtual", "ezsp")),
+        "path": Key(STR, "", "a serial device path or socket:// URL"),
+        "baudrate": Key(INT, 115200, "a baud rate", _one_of(57600, 115200, 230400, 460800)),  # type: ignore[arg-type]
+        "flow_control": Key(
+            STR, "none", "'hardware', 'software' or 'none'", _one_of("hardware", "software", "none")
+        ),
+        "channel": Key(INT, 15, "a Zigbee channel from 11 to 26", _between(11, 26)),
+    },
+    "state": {
+        "dir": Key(STR, "state", "a directory path"),
+    },
+    "consent": {
+        "initial_mode": Key(STR, "full", "'full' or 'restricted'", _one_of("full", "restricted")),
+        "profile": Key(STR, "restricted-profile.toml", "a path to the restricted profile"),
+    },
+    "lab": {
+        "enabled": Key(BOOL, False, "true or false"),
+        "esme": Key(STR, "00DB1234567890A0", "an EUI-64 of 16 hex digits", _eui64),
+        "ihd": Key(STR, "00DB1234567890A5", "an EUI-64 of 16 hex digits", _eui64),
+        "supplier": Key(STR, "90B3D51F30010000", "an EUI-64 of 16 hex digits", _eui64),
+        "command_interval": Key(NUM, 2.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
+        "alert_interval": Key(NUM, 3.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
+    },
+    "log": {
+        "level": Key(
+            STR,
+            "info",
+            "one of debug, info, warning, error",
+            _one_of("debug", "info", "warning", "error"),
+        ),
+    },
+}
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+
+
+def _checked(path: Path, name: str, spec: Key, value: Any) -> Any:
+    wrong_type = not isinstance(value, spec.types) or (
+        isinstance(value, bool) and bool not in spec.types
+    )
+    if wrong_type:
+        raise ConfigError(path, name, f"expected {spec.expected}, got {_type_name(value)}")
+    if spec.check is not None:
+        problem = spec.check(value)
+        if problem is not None:
+            raise ConfigError(path, name, f"expected {problem}, got {value!r}")
+    return value
+
+
+def validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Every key checked against SCHEMA; returns the values with defaults filled in."""
+    out: dict[str, Any] = {}
+    for key in data:
+        if key not in SCHEMA:
+            raise ConfigError(path, key, f"unknown key (expected one of: {', '.join(SCHEMA)})")
+    for name, spec in SCHEMA.items():
+        if isinstance(spec, Key):
+            if name not in data:
+                if spec.required:
+                    raise ConfigError(path, name, f"missing (expected {spec.expected})")
+                out[name] = spec.default
+            else:
+                out[name] = _checked(path, name, spec, data[name])
+            continue
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(path, f"[{name}]", f"expected a table, got {_type_name(table)}")
+        section: dict[str, Any] = {}
+        for key in table:
+            if key not in spec:
+                raise ConfigError(
+                    path, f"[{name}] {key}", f"unknown key (expected one of: {', '.join(spec)})"
+                )
+        for key, key_spec in spec.items():
+            full = f"[{name}] {key}"
+            section[key] = (
+                _checked(path, full, key_spec, table[key]) if key in table else key_spec.default
+            )
+        out[name] = section
+    return out
+
+
+def load_config(
+    path: Path,
+    *,
+    mqtt_url: str | None = None,
+    state_dir: str | None = None,
+    hub_id: str | None = None,
+) -> Config:
+    """Read and check the config file; command-line overrides are checked like file values."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "(file)", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot be read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "(file)", f"not valid TOML ({exc})") from None
+    if mqtt_url is not None:
+        data.setdefault("mqtt", {})["url"] = mqtt_url
+    if state_dir is not None:
+        data.setdefault("state", {})["dir"] = str(Path(state_dir).resolve())
+    if hub_id is not None:
+        data["hub_id"] = hub_id
+    values = validate(path, data)
+    base = path.resolve().parent
+    url = urlsplit(values["mqtt"]["url"])
+    tls = url.scheme == "mqtts"
+    radio = values["radio"]
+    if radio["type"] == "ezsp" and not radio["path"]:
+        raise ConfigError(path, "[radio] path", "required when type is 'ezsp'")
+    mqtt = values["mqtt"]
+    lab = values["lab"]
+    return Config(
+        path=path,
+        hub_id=values["hub_id"].upper(),
+        mqtt=MqttSettings(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (8883 if tls else 1883),
+            tls=tls,
+            base_topic=mqtt["base_topic"],
+            client_id=mqtt["client_id"],
+            username=mqtt["username"] or (url.username if url.username else None),
+            password=mqtt["password"] or (url.password if url.password else None),
+            keepalive=mqtt["keepalive"],
+            protocol=mqtt["protocol"],
+        ),
+        radio=RadioConfig(
+            type=radio["type"],
+            path=radio["path"],
+            baudrate=radio["baudrate"],
+            flow_control=None if radio["flow_control"] == "none" else radio["flow_control"],
+            channel=radio["channel"],
+        ),
+        state_dir=base / values["state"]["dir"],
+        initial_mode=Mode(values["consent"]["initial_mode"]),
+        profile_path=base / values["consent"]["profile"],
+        lab=LabConfig(
+            enabled=lab["enabled"],
+            esme=lab["esme"].upper(),
+            ihd=lab["ihd"].upper(),
+            supplier=lab["supplier"].upper(),
+            command_interval=float(lab["command_interval"]),
+            alert_interval=float(lab["alert_interval"]),
+        ),
+        log_level=values["log"]["level"],
+        raw=values,
+    )

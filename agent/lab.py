@@ -1,0 +1,162 @@
+"""The lab default: simulated meters on the virtual radio and a simulated supplier on the WAN side.
+
+It produces a steady, realistic mix: the supplier sends commands through the hub exactly as the
+WAN would (reads, a tariff change, a firmware-version read, a supply-status read, a certificate
+read, a supply enable), the ESME answers whatever the hub delivers, and raises alerts of every
+family (security, safety, firmware, tamper, integrity, power quality, credit, and a critical
+billing-data alert). An IHD reads the hub's Time server, as HAN-local traffic that never goes up.
+
+Counters start at the current time in milliseconds, as DCC Boxed does, so two lab runs never
+reuse a dedup id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+
+from agent.config import LabConfig
+from agent.hub import Hub
+from gbcs import payloads, signature
+from gbcs.frame import Cra, build_frame
+from hal.sim.esme import LAB_MAC_KEY, SimEsme
+from hal.sim.ihd import SimIhd
+from hal.virtual import VirtualRadioApp
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabCommand:
+    message_code: int
+    critical: bool
+    dlms: bool = True
+
+
+# What a supplier sends day to day (gbcs.md 2.3 for the codes and their GBCS types).
+SUPPLIER_COMMANDS = (
+    LabCommand(0x0027, critical=False),  # ECS17b read import energy registers (read)
+    LabCommand(0x0019, critical=True),  # ECS01a set tariff and price (tariff)
+    LabCommand(0x0059, critical=False),  # ECS52 read firmware version (firmware)
+    LabCommand(0x0052, critical=False),  # ECS45 read supply switch status (safety)
+    LabCommand(0x003A, critical=False),  # ECS24 read tariff data (read)
+    LabCommand(0x000C, critical=True, dlms=False),  # CS02e provide device certificates (security)
+    LabCommand(0x004F, critical=True),  # ECS42 close load switch: enable supply (safety)
+    LabCommand(0x0062, critical=True),  # ECS70 set clock (config, allowed as hub management)
+)
+
+
+@dataclass(frozen=True)
+class LabAlert:
+    alert_code: int
+    message_code: int | None
+    critical: bool
+    extra: bytes = b""
+
+
+FIRMWARE_HASH = b"\x09\x20" + bytes(range(32))  # DLMS octet-string of the 32-byte image hash
+
+METER_ALERTS = (
+    LabAlert(0x8F3E, None, critical=True),  # unauthorised communication access attempt (security)
+    LabAlert(0x8F35, 0x0067, critical=True),  # ECS80 supply outage restored (safety)
+    LabAlert(0x8010, None, critical=False),  # over current (power quality)
+    LabAlert(0x8F72, 0x00CE, critical=True, extra=FIRMWARE_HASH),  # firmware receipt (firmware)
+    LabAlert(0x8F0A, 0x0061, critical=True),  # ECS68 billing data log (critical, billing data)
+    LabAlert(0x810D, None, critical=False),  # low credit (prepayment)
+    LabAlert(0x8F74, None, critical=True),  # meter cover removed (tamper -> security)
+    LabAlert(0x81A0, 0x00F0, critical=False),  # meter integrity issue (fault, not choice)
+    LabAlert(0x81BD, None, critical=True),  # supply connect failure (safety)
+)
+
+
+class LabSupplier:
+    """A supplier on the WAN side: builds signed and MAC'd commands as DCC traffic looks."""
+
+    def __init__(self, eui64: bytes) -> None:
+        self.eui64 = eui64
+        self.key = signature.generate_key()
+        self.counter = int(time.time() * 1000)
+
+    def command(self, target: bytes, spec: LabCommand) -> bytes:
+        self.counter += 1
+        payload = payloads.dlms_access_request(self.counter) if spec.dlms else payloads.asn1_null()
+        return build_frame(
+            cra=Cra.COMMAND,
+            counter=self.counter,
+            originator=self.eui64,
+            recipient=target,
+            message_code=spec.message_code,
+            payload=payload,
+            signer=(lambda data: signature.sign(self.key, data)) if spec.critical else None,
+            mac_key=LAB_MAC_KEY,
+        )
+
+
+class Lab:
+    def __init__(self, hub: Hub, config: LabConfig) -> None:
+        self.hub = hub
+        self.config = config
+        self.esme = SimEsme(
+            bytes.fromhex(config.esme), 0x1A01, first_alert_counter=int(time.time() * 1000)
+        )
+        self.ihd = SimIhd(bytes.fromhex(config.ihd), 0x1A05)
+        self.supplier = LabSupplier(bytes.fromhex(config.supplier))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._request_ids = itertools.count(1)
+
+    async def start(self, *, traffic: bool = True, join_timeout: float = 30.0) -> None:
+        app = self.hub.app
+        router = self.hub.router
+        if not isinstance(app, VirtualRadioApp) or router is None:
+            raise RuntimeError("the lab's simulated devices need the virtual radio")
+        for sim in (self.esme, self.ihd):
+            app.attach(sim)
+        async with asyncio.timeout(join_timeout):
+            await router.tunnel_ready.setdefault(self.esme.eui64, asyncio.Event()).wait()
+        if traffic:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._commands()),
+                loop.create_task(self._alerts()),
+                loop.create_task(self._ihd()),
+            ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def send_command(self, spec: LabCommand) -> str:
+        request_id = f"lab-{next(self._request_ids)}"
+        frame = self.supplier.command(self.esme.eui64, spec)
+        result = await self.hub.command_from_wan(request_id, self.esme.eui64, frame)
+        return result.status
+
+    def raise_alert(self, spec: LabAlert) -> bytes:
+        return self.esme.raise_alert(
+            spec.alert_code,
+            message_code=spec.message_code,
+            critical=spec.critical,
+            extra=spec.extra,
+        )
+
+    async def _commands(self) -> None:
+        for spec in itertools.cycle(SUPPLIER_COMMANDS):
+            await asyncio.sleep(self.config.command_interval)
+            await self.send_command(spec)
+
+    async def _alerts(self) -> None:
+        for spec in itertools.cycle(METER_ALERTS):
+            await asyncio.sleep(self.config.alert_interval)
+            self.raise_alert(spec)
+
+    async def _ihd(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.config.command_interval, self.config.alert_interval) * 3)
+            self.ihd.read_time()

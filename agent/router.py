@@ -1,0 +1,156 @@
+"""The HAN router: zigpy devices and their tunnels in, GBCS bytes out, and back.
+
+For every initialised device with a Tunneling server cluster (ESME and other non-sleepy devices)
+the hub, as the CHF, requests a tunnel with protocol id 6 (GB-HRGP, gbcs.md 5.2) and listens to
+the device's TransferData. GBCS bytes that arrive are handed to `on_frame` with the device's
+EUI-64 and the time of arrival; nothing here parses or judges them. `send` writes GBCS bytes to a
+device's tunnel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.application
+import zigpy.device
+import zigpy.types as t
+
+from hal.tunneling import (
+    CLUSTER_ID as TUNNELING,
+)
+from hal.tunneling import (
+    MANUFACTURER_CODE_NONE,
+    MAX_INCOMING_TRANSFER_SIZE,
+    PROTOCOL_GB_HRGP,
+    Tunneling,
+    TunnelStatus,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+FrameHandler = Callable[[bytes, bytes], None]
+"""on_frame(device EUI-64 as GBCS writes it, GBCS bytes)."""
+
+
+def eui64_bytes(ieee: t.EUI64) -> bytes:
+    """zigpy keeps EUI-64s little-endian; GBCS writes them most significant byte first."""
+    return bytes(ieee[::-1])
+
+
+@dataclass
+class HanDevice:
+    ieee: t.EUI64
+    eui64: bytes
+    model: str
+    kind: str
+    tunnel_id: int | None = None
+    frames_in: int = 0
+    frames_out: int = 0
+
+
+class TunnelListener:
+    """Legacy zigpy cluster listener: hears server->client TransferData on one device's tunnel."""
+
+    def __init__(self, router: HanRouter, device: HanDevice) -> None:
+        self.router = router
+        self.device = device
+
+    def cluster_command(self, tsn: int, command_id: int, args: Any) -> None:
+        if command_id != Tunneling.ClientCommandDefs.server_transfer_data.id:
+            return
+        if args.tunnel_id != self.device.tunnel_id:
+            LOGGER.warning(
+                "%s: data on tunnel %s, expected %s",
+                self.device.eui64.hex().upper(),
+                args.tunnel_id,
+                self.device.tunnel_id,
+            )
+            return
+        self.device.frames_in += 1
+        self.router.on_frame(self.device.eui64, bytes(args.data))
+
+
+class HanRouter:
+    def __init__(self, app: zigpy.application.ControllerApplication, on_frame: FrameHandler):
+        self.app = app
+        self.on_frame = on_frame
+        self.devices: dict[bytes, HanDevice] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.tunnel_ready: dict[bytes, asyncio.Event] = {}
+
+    def start(self) -> None:
+        self.app.add_listener(self)
+        for device in list(self.app.devices.values()):
+            if device.nwk != self.app.state.node_info.nwk and device.is_initialized:
+                self.device_initialized(device)
+
+    # zigpy application listener -------------------------------------------------------------------
+
+    def device_initialized(self, device: zigpy.device.Device) -> None:
+        eui = eui64_bytes(device.ieee)
+        endpoint = next(
+            (ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.in_clusters),
+            None,
+        )
+        kind = "tunnel" if endpoint is not None else "zcl"
+        han = HanDevice(ieee=device.ieee, eui64=eui, model=device.model or "?", kind=kind)
+        self.devices[eui] = han
+        self.tunnel_ready.setdefault(eui, asyncio.Event())
+        LOGGER.info("device %s (%s) initialised", eui.hex().upper(), han.model)
+        if endpoint is not None:
+            task = asyncio.get_running_loop().create_task(self._open_tunnel(han, endpoint))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def device_left(self, device: zigpy.device.Device) -> None:
+        eui = eui64_bytes(device.ieee)
+        self.devices.pop(eui, None)
+        LOGGER.info("device %s left", eui.hex().upper())
+
+    async def _open_tunnel(self, han: HanDevice, endpoint: Any) -> None:
+        cluster = endpoint.in_clusters[TUNNELING]
+        cluster.add_listener(TunnelListener(self, han))
+        try:
+            rsp = await cluster.command(
+                Tunneling.ServerCommandDefs.request_tunnel.id,
+                protocol_id=PROTOCOL_GB_HRGP,
+                manufacturer_code=MANUFACTURER_CODE_NONE,
+                flow_control_support=False,
+                max_incoming_transfer_size=MAX_INCOMING_TRANSFER_SIZE,
+            )
+        except Exception as exc:
+            LOGGER.warning("tunnel request to %s failed: %s", han.eui64.hex().upper(), exc)
+            return
+        if rsp.tunnel_status != TunnelStatus.Success:
+            LOGGER.warning("tunnel refused by %s: %s", han.eui64.hex().upper(), rsp.tunnel_status)
+            return
+        han.tunnel_id = rsp.tunnel_id
+        self.tunnel_ready[han.eui64].set()
+        LOGGER.info("tunnel %d open to %s", rsp.tunnel_id, han.eui64.hex().upper())
+
+    async def send(self, eui64: bytes, data: bytes) -> None:
+        """Deliver GBCS bytes to a device over its tunnel, unchanged."""
+        han = self.devices.get(eui64)
+        if han is None or han.tunnel_id is None:
+            raise LookupError(f"no tunnel to {eui64.hex().upper()}")
+        device = self.app.get_device(ieee=han.ieee)
+        endpoint = next(
+            ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.in_clusters
+        )
+        await endpoint.in_clusters[TUNNELING].command(
+            Tunneling.ServerCommandDefs.client_transfer_data.id,
+            tunnel_id=han.tunnel_id,
+            data=t.Bytes(data),
+            expect_reply=False,
+        )
+        han.frames_out += 1
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

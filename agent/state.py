@@ -1,0 +1,58 @@
+"""Files in the state directory, written atomically.
+
+A write goes to a temporary file in the same directory, is flushed and fsynced, then renamed over
+the old file, and the directory is fsynced: a crash at any instant leaves the old file or the new
+one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.consent import ConsentError, ConsentRecord, Mode
+
+CONSENT_FILE = "consent.json"
+
+
+class StateError(Exception):
+    """A state file that exists but cannot be trusted; the hub does not start on it."""
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_consent(state_dir: Path, initial_mode: Mode) -> ConsentRecord:
+    """The consent record, created from the configured initial mode on first start."""
+    path = state_dir / CONSENT_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        record = ConsentRecord(
+            mode=initial_mode,
+            reason="initial mode from configuration",
+            since=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            set_by="config",
+        )
+        atomic_write_json(path, record.to_dict())
+        return record
+    try:
+        return ConsentRecord.from_dict(json.loads(text))
+    except (ValueError, ConsentError) as exc:
+        raise StateError(f"state error: {path}: {exc}") from None

@@ -1,0 +1,196 @@
+"""The MQTT uplink: the hub's WAN, on aiomqtt.
+
+What it promises:
+
+* `bridge/state` is retained `{"state": "online"}` while connected; the CONNECT carries a
+  matching retained last will `{"state": "offline"}`, so a hub that dies reads offline.
+* Retained topics (bridge/info, consent) are republished after every (re)connect, so a broker
+  that lost its retained store is repaired by the hub.
+* Queued messages are published at their QoS in the order they were queued. A message leaves the
+  queue only when the broker has acknowledged it (PUBACK for QoS 1); after a lost connection
+  every unacknowledged message is sent again, so a consumer may see a duplicate (same `id`) but
+  never a gap while the process lives. Durability across process death is the outbox's job.
+* Reconnects use exponential backoff with jitter, capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from agent.config import MqttSettings
+
+LOGGER = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+
+ONLINE = json.dumps({"state": "online"}).encode()
+OFFLINE = json.dumps({"state": "offline"}).encode()
+MAX_INFLIGHT = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+class Uplink:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topic_base: str,
+        on_message: MessageHandler,
+        subscriptions: tuple[str, ...] = (),
+        client_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.base = topic_base
+        self.on_message = on_message
+        self.subscriptions = subscriptions
+        self.client_id = client_id or settings.client_id or f"han-agent-{topic_base.split('/')[-1]}"
+        self.retained: dict[str, bytes] = {}
+        self._queue: deque[Outgoing] = deque()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing is queued or awaiting an ack
+        self._idle.set()
+        self.connected = asyncio.Event()
+        self.published = 0
+        self.reconnects = 0
+        self._client: aiomqtt.Client | None = None
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.base}/{suffix}"
+
+    # -- what the hub calls ---------------------------------------------------------------------
+
+    def publish(self, suffix: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self._queue.append(Outgoing(self.topic(suffix), payload, qos, retain))
+        self._idle.clear()
+        self._wakeup.set()
+
+    def set_retained(self, suffix: str, payload: bytes) -> None:
+        """A retained topic the hub owns: published now and again after every reconnect."""
+        self.retained[suffix] = payload
+        self.publish(suffix, payload, qos=1, retain=True)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- the connection loop ---------------------------------------------------------------------
+
+    def _client_for(self) -> aiomqtt.Client:
+        s = self.settings
+        tls_context = ssl.create_default_context() if s.tls else None
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            identifier=self.client_id,
+            username=s.username,
+            password=s.password,
+            keepalive=s.keepalive,
+            protocol=(
+                aiomqtt.ProtocolVersion.V5 if s.protocol == "5" else aiomqtt.ProtocolVersion.V311
+            ),
+            will=aiomqtt.Will(self.topic("bridge/state"), OFFLINE, qos=1, retain=True),
+            tls_context=tls_context,
+            timeout=10,
+        )
+
+    async def run(self) -> None:
+        """Stay connected until cancelled."""
+        backoff = 0.5
+        while True:
+            try:
+                async with self._client_for() as client:
+                    self._client = client
+                    backoff = 0.5
+                    await self._on_connect(client)
+                    await self._serve(client)
+            except aiomqtt.MqttError as exc:
+                LOGGER.warning(
+                    "MQTT connection to %s:%s lost or refused: %s",
+                    self.settings.host,
+                    self.settings.port,
+                    exc,
+                )
+            finally:
+                self._client = None
+                self.connected.clear()
+            self.reconnects += 1
+            delay = backoff * (0.5 + random.random())  # jitter: hubs must not reconnect in step
+            backoff = min(backoff * 2, 60.0)
+            await asyncio.sleep(delay)
+
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        await client.publish(self.topic("bridge/state"), ONLINE, qos=1, retain=True)
+        for suffix, payload in self.retained.items():
+            await client.publish(self.topic(suffix), payload, qos=1, retain=True)
+        for suffix in self.subscriptions:
+            await client.subscribe(self.topic(suffix), qos=1)
+        self.connected.set()
+        LOGGER.info(
+            "MQTT connected to %s:%s as %s", self.settings.host, self.settings.port, self.client_id
+        )
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._drain(client))
+            group.create_task(self._receive(client))
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            try:
+                await self.on_message(str(message.topic), payload)
+            except Exception:  # one bad request must not drop the connection
+                LOGGER.exception("handling a message on %s failed", message.topic)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        inflight: deque[tuple[Outgoing, asyncio.Task[None]]] = deque()
+        try:
+            while True:
+                while not self._queue and not inflight:
+                    self._idle.set()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                # Issue publishes in queue order; retire them in the same order as acks arrive.
+                while self._queue and len(inflight) < MAX_INFLIGHT:
+                    item = self._queue.popleft()
+                    task = asyncio.ensure_future(
+                        client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
+                    )
+                    inflight.append((item, task))
+                if inflight:
+                    _item, first = inflight[0]
+                    await first
+                    inflight.popleft()
+                    self.published += 1
+        except BaseException:
+            # Not acknowledged: back to the front of the queue, in their original order.
+            for item, task in reversed(inflight):
+                task.cancel()
+                self._queue.appendleft(item)
+            raise
+
+    async def close(self, flush_seconds: float = 5.0) -> None:
+        """Flush what can be flushed, say offline, disconnect."""
+        client = self._client
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(flush_seconds):
+                await self._idle.wait()
+                await client.publish(self.topic("bridge/state"), OFFLINE, qos=1, retain=True)

@@ -1,0 +1,62 @@
+"""The live terminal view: one line per decision, so a lab sees what the hub does as it does it.
+
+Colour only on a terminal; plain lines otherwise (journald, pipes, files).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from agent.policy import Decision
+from gbcs.codes import message_code_info
+from gbcs.frame import Frame
+
+GREEN = "\033[32m"
+RED = "\033[31m"
+YELLOW = "\033[33m"
+DIM = "\033[2m"
+RESET = "\033[0m"
+
+
+class LiveView:
+    def __init__(self, stream: TextIO | None = None, color: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.color = self.stream.isatty() if color is None else color
+
+    def _paint(self, text: str, colour: str) -> str:
+        return f"{colour}{text}{RESET}" if self.color else text
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def decision(self, direction: str, device: bytes, frame: Frame, decision: Decision) -> None:
+        info = message_code_info(frame.message_code)
+        use_case = info.use_case if info is not None and info.use_case else "-"
+        alert = f" alert 0x{frame.alert_code:04X}" if frame.alert_code is not None else ""
+        verdict = (
+            self._paint("FORWARDED", GREEN) if decision.forwarded else self._paint("BLOCKED  ", RED)
+        )
+        arrow = "up  " if direction == "upstream" else "down"
+        self._write(
+            f"{datetime.now():%H:%M:%S} {arrow} {device.hex().upper()} "
+            f"{frame.cra.label:<8} 0x{frame.message_code:04X} {use_case:<7}{alert:<12} "
+            f"{decision.category.value:<14} {verdict} {self._paint(decision.reason, DIM)}"
+        )
+
+    def malformed(self, device: bytes, reason: str) -> None:
+        self._write(
+            f"{datetime.now():%H:%M:%S} up   {device.hex().upper()} "
+            f"{self._paint('DROPPED  ', YELLOW)} {reason}"
+        )
+
+    def refused(self, request_id: str, reason: str) -> None:
+        self._write(
+            f"{datetime.now():%H:%M:%S} down request {request_id} "
+            f"{self._paint('REFUSED  ', YELLOW)} {reason}"
+        )
+
+    def event(self, text: str) -> None:
+        self._write(f"{datetime.now():%H:%M:%S} {self._paint(text, DIM)}")
