@@ -63,6 +63,7 @@ class SimEsme(SimDevice):
         self._next_tunnel_id = 1
         self.commands_received: list[Frame] = []
         self.rejected: list[tuple[bytes, str]] = []
+        self.sent: list[bytes] = []  # every GBCS message this meter put on the air, in order
         self.energy_wh = 123_456
         self.attributes[(0x0702, 0x0000)] = (0x25, t.uint48_t(self.energy_wh))
         self.attributes[(0x0702, 0x0300)] = (0x30, t.enum8(0x00))  # unit of measure: kWh
@@ -113,6 +114,7 @@ class SimEsme(SimDevice):
         if self.tunnel_id is None:
             raise RuntimeError(f"{self.model} has no tunnel open to the hub")
         cmd = Tunneling.ClientCommandDefs.server_transfer_data
+        self.sent.append(frame)
         return self.cluster_command_packet(
             TUNNELING,
             cmd.id,

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up everything the agent and its tests need on Debian 12 / Raspberry Pi OS (bookworm):
+# Debian packages (python3-venv, mosquitto) when missing, then a virtual environment in .venv
+# with the project and its test extra. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need=()
+python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+  echo "han-agent needs Python 3.11 or newer (Debian 12 / Raspberry Pi OS bookworm)" >&2; exit 1; }
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING" || true
+  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING" || true
+  .venv/bin/python -c "import zigpy, bellows, aiomqtt, cryptography, pytest, hypothesis" 
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,130 @@
+"""Shared fixtures: a real mosquitto on a free loopback port, and hub configs that point at it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "config" / "restricted-profile.toml"
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    pid: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mosquitto exited with status {process.returncode}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port}")
+
+
+def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        raise RuntimeError("mosquitto is not installed: run .ci/run or apt-get install mosquitto")
+    port = port or free_port()
+    # Started as root, mosquitto drops to user 'mosquitto': its config must be world-readable.
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    conf = workdir / f"mosquitto-{port}.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "log_dest stderr\nlog_type error\nlog_type warning\n"
+    )
+    conf.chmod(0o644)
+    process = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _wait_for_port(port, process, time.monotonic() + 10)
+    return Broker("127.0.0.1", port, process.pid, process)
+
+
+def stop_process(pid: int, process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    workdir = Path(tempfile.mkdtemp(prefix="han-agent-broker-"))
+    b = start_mosquitto(workdir)
+    try:
+        yield b
+    finally:
+        stop_process(b.pid, b.process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+_hub_ids = iter(range(0x00DB123456780000, 0x00DB12345678FFFF))
+
+
+def write_config(
+    directory: Path,
+    broker: Broker | None,
+    *,
+    mode: str = "restricted",
+    lab: bool = False,
+    extra: str = "",
+    hub_id: str | None = None,
+) -> Path:
+    """A hub config in `directory`, with its own state dir and a hub id no other test uses."""
+    directory.mkdir(parents=True, exist_ok=True)
+    hub_id = hub_id or f"{next(_hub_ids):016X}"
+    url = broker.url if broker is not None else "mqtt://127.0.0.1:1"
+    text = f"""
+hub_id = "{hub_id}"
+[mqtt]
+url = "{url}"
+base_topic = "test"
+keepalive = 5
+[radio]
+type = "virtual"
+[state]
+dir = "state"
+[consent]
+initial_mode = "{mode}"
+profile = "{PROFILE}"
+[lab]
+enabled = {"true" if lab else "false"}
+command_interval = 0.2
+alert_interval = 0.2
+{extra}
+"""
+    path = directory / "hub.toml"
+    path.write_text(text)
+    return path
