@@ -30,7 +30,7 @@ class Recorder:
     def on(self, topic_suffix: str) -> list[Received]:
         return [m for m in self.messages if m.topic.endswith(topic_suffix)]
 
-    async def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float) -> None:
+    async def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
             while not predicate(self.messages):
                 self._changed.clear()

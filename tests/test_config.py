@@ -1,4 +1,4 @@
-"""Bad configuration stops start-up with exit 78 and one line naming the file, key and expectation."""
+"""Bad configuration stops start-up: exit 78 and one line naming the file, key and expectation."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROFILE, ROOT, write_config
 
 from agent.config import EX_CONFIG, ConfigError, load_config
-from conftest import PROFILE, ROOT, write_config
 
 
 def run_agent(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,21 +26,33 @@ BAD = [
     # (config text, key named in the message, fragment of what was expected)
     ('hub_id = "00DB1234567890A2"\ncolour = "blue"\n', "colour", "unknown key"),
     ('hub_id = "00DB1234567890A2"\n[mqtt]\nport = 1883\n', "[mqtt] port", "unknown key"),
-    ('hub_id = "00DB1234567890A2"\n[radio]\nchannel = "fifteen"\n', "[radio] channel",
-     "expected a Zigbee channel from 11 to 26, got string"),
+    (
+        'hub_id = "00DB1234567890A2"\n[radio]\nchannel = "fifteen"\n',
+        "[radio] channel",
+        "expected a Zigbee channel from 11 to 26, got string",
+    ),
     ('hub_id = "00DB1234567890A2"\n[radio]\nchannel = 30\n', "[radio] channel", "got 30"),
     ('hub_id = "00DB1234567890A2"\n[radio]\ntype = "cc2531"\n', "[radio] type", "'ezsp'"),
     ('hub_id = "00DB1234567890A2"\n[radio]\ntype = "ezsp"\n', "[radio] path", "required"),
     ('hub_id = "xyz"\n', "hub_id", "16 hex digits"),
     ("[mqtt]\n", "hub_id", "missing"),
     ('hub_id = "00DB1234567890A2"\n[mqtt]\nurl = "http://x"\n', "[mqtt] url", "mqtt://"),
-    ('hub_id = "00DB1234567890A2"\n[lab]\nenabled = "yes"\n', "[lab] enabled",
-     "true or false, got string"),
+    (
+        'hub_id = "00DB1234567890A2"\n[lab]\nenabled = "yes"\n',
+        "[lab] enabled",
+        "true or false, got string",
+    ),
     ('hub_id = "00DB1234567890A2"\nmqtt = 5\n', "[mqtt]", "a table"),
-    ('hub_id = "00DB1234567890A2"\n[consent]\ninitial_mode = "partial"\n',
-     "[consent] initial_mode", "'restricted'"),
-    ('hub_id = "00DB1234567890A2"\n[consent]\nprofile = "nowhere.toml"\n', "[consent] profile",
-     "readable profile"),
+    (
+        'hub_id = "00DB1234567890A2"\n[consent]\ninitial_mode = "partial"\n',
+        "[consent] initial_mode",
+        "'restricted'",
+    ),
+    (
+        'hub_id = "00DB1234567890A2"\n[consent]\nprofile = "nowhere.toml"\n',
+        "[consent] profile",
+        "readable profile",
+    ),
     ("hub_id = \n", "(file)", "not valid TOML"),
 ]
 
@@ -70,8 +82,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_bad_profile_names_the_profile_key(tmp_path: Path) -> None:
     profile = tmp_path / "profile.toml"
     profile.write_text(
-        PROFILE.read_text().replace('"firmware", "security", "safety", "critical_alert"',
-                                    '"firmware", "secure"')
+        PROFILE.read_text().replace(
+            '"firmware", "security", "safety", "critical_alert"', '"firmware", "secure"'
+        )
     )
     config = tmp_path / "hub.toml"
     config.write_text(f'hub_id = "00DB1234567890A2"\n[consent]\nprofile = "{profile}"\n')
@@ -95,7 +108,9 @@ def test_lab_needs_the_virtual_radio(tmp_path: Path) -> None:
 def test_overrides_and_defaults(tmp_path: Path) -> None:
     path = write_config(tmp_path, None)
     config = load_config(
-        path, mqtt_url="mqtt://127.0.0.1:1999", state_dir=str(tmp_path / "s2"),
+        path,
+        mqtt_url="mqtt://127.0.0.1:1999",
+        state_dir=str(tmp_path / "s2"),
         hub_id="00db1234567890ff",
     )
     assert (config.mqtt.host, config.mqtt.port) == ("127.0.0.1", 1999)

@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, Broker, write_config
+from mqtt_helpers import Recorder, recording
 
 from agent.config import Config, load_config
 from agent.hub import Hub
 from agent.lab import METER_ALERTS, SUPPLIER_COMMANDS, Lab, LabCommand
-from conftest import ROOT, Broker, write_config
 from gbcs.frame import Cra, parse_frame
 from hal.sim.esme import LAB_MAC_KEY
-from mqtt_helpers import Recorder, recording
 
 # The lab's traffic, categorised by hand (gbcs.md 2.3 and 3.2).
 RESPONSE_CATEGORY = {
@@ -223,7 +223,9 @@ async def test_wan_command_over_mqtt_and_refusals(tmp_path: Path, broker: Broker
     assert "restricted by consumer choice" in results["r2"]["reason"]
     assert results["r3"]["status"] == "refused" and "not on this HAN" in results["r3"]["reason"]
     assert results["r4"]["status"] == "refused" and "not a command" in results["r4"]["reason"]
-    assert results["r5"]["status"] == "refused" and "General Block Transfer" in results["r5"]["reason"]
+    assert (
+        results["r5"]["status"] == "refused" and "General Block Transfer" in results["r5"]["reason"]
+    )
     assert results[""]["status"] == "refused" and "malformed request" in results[""]["reason"]
     [(topic, env)] = ups(rec)
     assert topic == "firmware" and env["message_code"] == "0x0059"
@@ -274,10 +276,9 @@ async def test_bridge_state_offline_when_the_agent_dies_or_stops(
 
 def test_lab_supplier_frames_are_real_gbcs() -> None:
     """The lab's commands parse, and critical ones carry a verifiable supplier signature."""
+    from agent.lab import LabSupplier
     from gbcs import signature
     from gbcs.frame import verify_mac
-
-    from agent.lab import LabSupplier
 
     supplier = LabSupplier(bytes.fromhex("90B3D51F30010000"))
     target = bytes.fromhex("00DB1234567890A0")
