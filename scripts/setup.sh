@@ -24,10 +24,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING" || true
-  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING" || true
-  .venv/bin/python -c "import zigpy, bellows, aiomqtt, cryptography, pytest, hypothesis" 
+  echo "installing Python packages into .venv (about a minute the first time)"
+  log=$(mktemp)
+  if ! .venv/bin/python -m pip install -q -e ".[test]" >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "pip install failed (see above)" >&2; exit 1
+  fi
+  rm -f "$log"
+  .venv/bin/python -c "import zigpy, bellows, aiomqtt, cryptography, pytest, hypothesis"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
