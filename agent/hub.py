@@ -202,6 +202,8 @@ class Hub:
     async def _on_down_gbcs(self, payload: bytes) -> None:
         try:
             request = json.loads(payload)
+            if not isinstance(request.get("id"), str | int):
+                raise ValueError("id must be a string or an integer")
             request_id = str(request["id"])
             device = bytes.fromhex(request["device"])
             data = base64.b64decode(request["frame"], validate=True)
@@ -224,7 +226,7 @@ class Hub:
         code = envelope.hex_code(frame.message_code)
         if frame.cra is not Cra.COMMAND:
             return self._answer(
-                CommandResult(request_id, "refused", code, f"a {frame.cra.label} is not a command")
+                CommandResult(request_id, "refused", code, f"{frame.cra.article} is not a command")
             )
         if self.router is None or device not in self.router.devices:
             return self._answer(
@@ -257,7 +259,7 @@ class Hub:
 def _request_id_of(payload: bytes) -> str:
     with contextlib.suppress(Exception):
         value = json.loads(payload).get("id")
-        if value is not None:
+        if isinstance(value, str | int):
             return str(value)
     return ""
 

@@ -26,6 +26,7 @@ Downstream: unknown fails closed, then allow_message_codes, then allow_categorie
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def _wrong_direction(cra: Cra, direction: Direction) -> str | None:
     if direction is Direction.UPSTREAM and cra is Cra.COMMAND:
         return "a command does not travel upstream"
     if direction is Direction.DOWNSTREAM and cra is not Cra.COMMAND:
-        return f"a {cra.label} does not travel downstream"
+        return f"{cra.article} does not travel downstream"
     return None
 
 
@@ -241,17 +242,21 @@ def _codes(section: str, key: str, table: dict[str, object]) -> frozenset[int]:
     return frozenset(_expand(full_key, _strings(full_key, table.get(key, []))))
 
 
+_CODE_ITEM = re.compile(r"(0[xX][0-9A-Fa-f]{1,4})(?:-(0[xX][0-9A-Fa-f]{1,4}))?")
+
+
 def _expand(key: str, items: Iterable[str]) -> Iterable[int]:
-    """'0x81A0' or a range '0x81AC-0x81B3', both ends included."""
+    """'0x81A0' or a range '0x81AC-0x81B3', both ends included.
+
+    Strictly that shape: `int(text, 16)` alone would also take '1234' (a decimal slip read as
+    0x1234), '0x1_0', surrounding spaces and a dangling '0x81A0-', none of which say one code.
+    """
     for item in items:
-        low_text, _, high_text = item.partition("-")
-        try:
-            low = int(low_text, 16)
-            high = int(high_text, 16) if high_text else low
-        except ValueError:
-            raise ProfileError(
-                key, f"hex codes like '0x81A0' or '0x81AC-0x81B3', got {item!r}"
-            ) from None
-        if not 0 <= low <= high <= 0xFFFF:
+        match = _CODE_ITEM.fullmatch(item)
+        if match is None:
+            raise ProfileError(key, f"hex codes like '0x81A0' or '0x81AC-0x81B3', got {item!r}")
+        low = int(match.group(1), 16)
+        high = int(match.group(2), 16) if match.group(2) else low
+        if not low <= high:
             raise ProfileError(key, f"16-bit codes with low <= high, got {item!r}")
         yield from range(low, high + 1)

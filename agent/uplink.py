@@ -146,9 +146,20 @@ class Uplink:
         )
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._drain(client))
-            group.create_task(self._receive(client))
+        """Publish and receive until either fails; its error (an MqttError) ends the session."""
+        tasks = [
+            asyncio.ensure_future(self._drain(client)),
+            asyncio.ensure_future(self._receive(client)),
+        ]
+        try:
+            done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()  # re-raises the first failure
+        raise aiomqtt.MqttError("MQTT session ended")
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -190,7 +201,14 @@ class Uplink:
         client = self._client
         if client is None:
             return
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(flush_seconds):
                 await self._idle.wait()
+        if self._queue:
+            LOGGER.warning(
+                "stopping with %d messages not acknowledged by the broker", len(self._queue)
+            )
+        # A clean disconnect suppresses the last will, so say offline ourselves, whatever the flush.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(flush_seconds):
                 await client.publish(self.topic("bridge/state"), OFFLINE, qos=1, retain=True)

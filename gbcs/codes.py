@@ -23,6 +23,10 @@ Rules used in the transcription:
   else -> ALERT.
 * Whether a particular *alert message* is critical is decided by its framing and message code,
   never by the alert-code prefix (see gbcs.md 3.1).
+* ``ALERT_MESSAGE_CODES`` are the message codes that only ever travel as alerts (CRA 3): the rows
+  whose RTDS framing column lists only ``A:`` forms, plus 0x00D5, whose category is an alert but
+  which has no vector. Category alone cannot tell them: 0x0067 ECS80 is ``safety`` and 0x00CE is
+  ``firmware``, like the commands of those classes.
 
 Unknown codes are not an error here: :func:`message_code_info` and :func:`alert_code_info` return
 None, and the caller decides what that means (``Category.UNKNOWN`` is there for it).
@@ -40,6 +44,7 @@ from typing import Final, Protocol, TypeVar
 
 __all__ = [
     "ALERT_CODES",
+    "ALERT_MESSAGE_CODES",
     "MESSAGE_CODES",
     "AlertCodeInfo",
     "Category",
@@ -2032,6 +2037,31 @@ def _index(rows: Iterable[_T]) -> Mapping[int, _T]:
 
 MESSAGE_CODES: Final[Mapping[int, MessageCodeInfo]] = _index(_MESSAGE_ROWS)
 ALERT_CODES: Final[Mapping[int, AlertCodeInfo]] = _index(_ALERT_ROWS)
+
+ALERT_MESSAGE_CODES: Final[frozenset[int]] = frozenset(
+    {
+        0x0018,  # CS14 HAN whitelist alerts
+        0x0061,  # ECS68 billing data log
+        0x0067,  # ECS80 supply outage restored
+        0x008B,  # GCS53 billing data log
+        0x00B2,  # GCS62 backup GPF device log
+        0x00CA,  # future-dated firmware activation
+        0x00CB,  # future-dated security credentials update
+        0x00CC,  # future-dated execution (DLMS)
+        0x00CD,  # future-dated execution (GBZ)
+        0x00CE,  # firmware distribution receipt (ESME)
+        0x00CF,  # firmware distribution receipt (GSME)
+        0x00D5,  # failure to deliver remote party message
+        0x00F0,  # meter integrity issue warning (ESME)
+        0x00F2,  # meter integrity issue warning (GSME)
+        *range(0x0110, 0x0116),  # DBCH06-DBCH11 sub-GHz alerts
+        *range(0x0120, 0x0125),  # ECS100-102, ECS200, CS02g alert
+        0x0128,  # CCS08 firmware transfer alert
+        0x012B,  # CS09 PPMID firmware activation alert
+        0x1000,  # generic critical alert
+        0x1001,  # generic non-critical alert
+    }
+)
 
 
 def message_code_info(code: int) -> MessageCodeInfo | None:

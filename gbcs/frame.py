@@ -49,6 +49,11 @@ class Cra(IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+    @property
+    def article(self) -> str:
+        """'a command', 'a response', 'an alert': for messages people read."""
+        return f"an {self.label}" if self is Cra.ALERT else f"a {self.label}"
+
 
 class FrameError(ValueError):
     """A frame that cannot be read, with where and why."""
