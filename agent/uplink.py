@@ -83,7 +83,8 @@ class Uplink:
     def set_retained(self, suffix: str, payload: bytes) -> None:
         """A retained topic the hub owns: published now and again after every reconnect."""
         self.retained[suffix] = payload
-        self.publish(suffix, payload, qos=1, retain=True)
+        if self.connected.is_set():  # else _on_connect publishes it with the others
+            self.publish(suffix, payload, qos=1, retain=True)
 
     @property
     def queued(self) -> int:
