@@ -63,6 +63,12 @@ class LabConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    interval: float
+    silent_after: float
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     hub_id: str
@@ -72,6 +78,7 @@ class Config:
     initial_mode: Mode
     profile_path: Path
     lab: LabConfig
+    health: HealthConfig
     log_level: str
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -172,6 +179,10 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "supplier": Key(STR, "90B3D51F30010000", "an EUI-64 of 16 hex digits", _eui64),
         "command_interval": Key(NUM, 2.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
         "alert_interval": Key(NUM, 3.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
+    },
+    "health": {
+        "interval": Key(NUM, 60, "seconds from 1 to 86400", _between(1, 86400)),
+        "silent_after": Key(NUM, 3600, "seconds from 1 to 604800", _between(1, 604800)),
     },
     "log": {
         "level": Key(
@@ -305,6 +316,10 @@ def load_config(
             supplier=lab["supplier"].upper(),
             command_interval=float(lab["command_interval"]),
             alert_interval=float(lab["alert_interval"]),
+        ),
+        health=HealthConfig(
+            interval=float(values["health"]["interval"]),
+            silent_after=float(values["health"]["silent_after"]),
         ),
         log_level=values["log"]["level"],
         raw=values,

@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 import zigpy.application
 
 from agent import envelope
-from agent.config import Config
+from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord
-from agent.policy import Direction, Profile, decide, parse_profile
+from agent.health import Health
+from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
 from agent.router import HanRouter
 from agent.state import load_consent
 from agent.uplink import Uplink
@@ -48,7 +49,8 @@ class Counters:
     forwarded: int = 0
     blocked: int = 0
     malformed: int = 0
-    by_category: Counter[str] = field(default_factory=Counter)
+    forwarded_by_category: Counter[str] = field(default_factory=Counter)
+    blocked_by_category: Counter[str] = field(default_factory=Counter)
     commands: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:
@@ -57,7 +59,8 @@ class Counters:
             "forwarded": self.forwarded,
             "blocked": self.blocked,
             "malformed": self.malformed,
-            "by_category": dict(self.by_category),
+            "forwarded_by_category": dict(self.forwarded_by_category),
+            "blocked_by_category": dict(self.blocked_by_category),
             "commands": dict(self.commands),
         }
 
@@ -88,6 +91,7 @@ class Hub:
         self.profile: Profile = load_profile(config)
         self.consent: ConsentRecord = load_consent(config.state_dir, config.initial_mode)
         self.counters = Counters()
+        self.health = Health(config.health.silent_after)
         self.app: zigpy.application.ControllerApplication | None = None
         self.router: HanRouter | None = None
         self.uplink = Uplink(
@@ -97,6 +101,7 @@ class Hub:
             subscriptions=("down/gbcs",),
         )
         self._uplink_task: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -117,8 +122,10 @@ class Hub:
             ),
             self.config.state_dir,
         )
-        self.router = HanRouter(self.app, self.on_frame)
+        self.health.radio("ok")
+        self.router = HanRouter(self.app, self.on_frame, self.health)
         self.router.start()
+        self._health_task = asyncio.get_running_loop().create_task(self._publish_health())
         self.event(
             f"hub {self.config.hub_id} up: radio {radio.type}, mode {self.consent.mode.value}, "
             f"profile {self.profile.name} v{self.profile.version}, "
@@ -127,6 +134,10 @@ class Hub:
 
     async def stop(self) -> None:
         self.event("stopping")
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         if self.router is not None:
             await self.router.close()
         await self.uplink.close()
@@ -136,6 +147,19 @@ class Hub:
                 await self._uplink_task
         if self.app is not None:
             await self.app.shutdown()
+
+    def health_snapshot(self) -> dict[str, object]:
+        return self.health.snapshot(
+            mode=self.consent.mode.value,
+            reason=self.consent.reason,
+            counters=self.counters.as_dict(),
+        )
+
+    async def _publish_health(self) -> None:
+        while True:
+            payload = json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
+            self.uplink.set_retained("health", payload)
+            await asyncio.sleep(self.config.health.interval)
 
     def _info(self) -> bytes:
         return json.dumps(
@@ -180,9 +204,9 @@ class Hub:
             return
         category = classify(frame)
         decision = decide(frame, category, self.consent.mode, Direction.UPSTREAM, self.profile)
-        self.counters.by_category[category.value] += 1
         if decision.forwarded:
             self.counters.forwarded += 1
+            self.counters.forwarded_by_category[category.value] += 1
             self.uplink.publish(
                 f"up/{category.value}",
                 envelope.upstream_envelope(frame, device, decision, self.consent.mode, received_at),
@@ -190,6 +214,7 @@ class Hub:
             )
         else:
             self.counters.blocked += 1
+            self.counters.blocked_by_category[category.value] += 1
         if self.view is not None:
             self.view.decision(Direction.UPSTREAM, device, frame, decision)
 
@@ -265,9 +290,6 @@ def _request_id_of(payload: bytes) -> str:
 
 
 def load_profile(config: Config) -> Profile:
-    from agent.config import ConfigError
-    from agent.policy import ProfileError
-
     try:
         text = config.profile_path.read_text(encoding="utf-8")
     except OSError as exc:

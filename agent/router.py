@@ -19,9 +19,8 @@ import zigpy.application
 import zigpy.device
 import zigpy.types as t
 
-from hal.tunneling import (
-    CLUSTER_ID as TUNNELING,
-)
+from agent.health import Health
+from hal.tunneling import CLUSTER_ID as TUNNELING
 from hal.tunneling import (
     MANUFACTURER_CODE_NONE,
     MAX_INCOMING_TRANSFER_SIZE,
@@ -71,13 +70,20 @@ class TunnelListener:
             )
             return
         self.device.frames_in += 1
+        self.router.health.device_seen(self.device.eui64.hex().upper())
         self.router.on_frame(self.device.eui64, bytes(args.data))
 
 
 class HanRouter:
-    def __init__(self, app: zigpy.application.ControllerApplication, on_frame: FrameHandler):
+    def __init__(
+        self,
+        app: zigpy.application.ControllerApplication,
+        on_frame: FrameHandler,
+        health: Health,
+    ) -> None:
         self.app = app
         self.on_frame = on_frame
+        self.health = health
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
@@ -99,6 +105,7 @@ class HanRouter:
         kind = "tunnel" if endpoint is not None else "zcl"
         han = HanDevice(ieee=device.ieee, eui64=eui, model=device.model or "?", kind=kind)
         self.devices[eui] = han
+        self.health.device_seen(eui.hex().upper(), han.model)
         self.tunnel_ready.setdefault(eui, asyncio.Event())
         LOGGER.info("device %s (%s) initialised", eui.hex().upper(), han.model)
         if endpoint is not None:
@@ -109,6 +116,7 @@ class HanRouter:
     def device_left(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)
         self.devices.pop(eui, None)
+        self.health.device_left(eui.hex().upper())
         LOGGER.info("device %s left", eui.hex().upper())
 
     async def _open_tunnel(self, han: HanDevice, endpoint: Any) -> None:

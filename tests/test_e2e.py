@@ -154,6 +154,7 @@ async def test_restricted_mode_forwards_exactly_the_allowed_set(
         )
         await asyncio.sleep(0.3)
         counters = hub.counters
+        health = hub.health_snapshot()
 
     expected_status = {
         code: "delivered" if code in RESTRICTED_COMMANDS_DELIVERED else "blocked"
@@ -176,6 +177,20 @@ async def test_restricted_mode_forwards_exactly_the_allowed_set(
     assert got == want
     assert ("alert", 0x0061, 0x8F0A) not in got, "the billing-data critical alert stays home"
     assert counters.malformed == 1
+    # Health tells a choice from a fault: mode and reason beside radio and device states.
+    assert health["mode"] == "restricted"
+    assert health["radio"]["state"] == "ok"
+    esme = lab.esme.eui64.hex().upper()
+    assert health["devices"][esme]["state"] == "ok"
+    assert health["counters"]["blocked_by_category"] == {
+        "read": 1,
+        "tariff": 1,
+        "alert": 1,
+        "critical_alert": 1,
+        "prepayment": 1,
+    }
+    [published] = [m.json() for m in rec.on("/health")][:1]
+    assert published["mode"] == "restricted"
 
     results = {r["message_code"]: r for r in (m.json() for m in rec.on("/down/result"))}
     for code, status in expected_status.items():

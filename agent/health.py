@@ -1,0 +1,100 @@
+"""Health: what a reader needs to tell "restricted by the consumer's choice" from "broken".
+
+The hub publishes a snapshot, retained, on `health` every `[health] interval` seconds: the consent
+mode and its reason beside the radio's state, each HAN device's state (ok, silent when nothing was
+heard from it for `[health] silent_after` seconds, fault when something reported one) and the
+per-category counts of forwarded and blocked frames. Parts of the hub with their own state (the
+outbox, firmware distribution) add a section through `add_section`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class DeviceHealth:
+    model: str
+    last_seen: float
+    fault: str | None = None
+
+
+class Health:
+    def __init__(self, silent_after: float, clock: Clock = time.monotonic) -> None:
+        self.silent_after = silent_after
+        self.clock = clock
+        self.started = clock()
+        self.radio_state = "starting"
+        self.radio_detail = ""
+        self.radio_since = self.started
+        self.devices: dict[str, DeviceHealth] = {}
+        self._sections: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    # -- what the rest of the hub reports --------------------------------------------------------
+
+    def radio(self, state: str, detail: str = "") -> None:
+        """'ok', 'fault' or 'starting'; the time of the last change is kept."""
+        if state != self.radio_state:
+            self.radio_since = self.clock()
+        self.radio_state = state
+        self.radio_detail = detail
+
+    def device_seen(self, eui64: str, model: str | None = None) -> None:
+        device = self.devices.get(eui64)
+        if device is None:
+            self.devices[eui64] = DeviceHealth(model or "?", self.clock())
+            return
+        device.last_seen = self.clock()
+        if model:
+            device.model = model
+
+    def device_fault(self, eui64: str, reason: str) -> None:
+        self.device_seen(eui64)
+        self.devices[eui64].fault = reason
+
+    def device_left(self, eui64: str) -> None:
+        self.devices.pop(eui64, None)
+
+    def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
+        self._sections[name] = provider
+
+    # -- what the hub publishes ------------------------------------------------------------------
+
+    def device_status(self, eui64: str) -> str:
+        device = self.devices[eui64]
+        if device.fault is not None:
+            return "fault"
+        if self.clock() - device.last_seen > self.silent_after:
+            return "silent"
+        return "ok"
+
+    def snapshot(self, *, mode: str, reason: str, counters: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        out: dict[str, Any] = {
+            "mode": mode,
+            "reason": reason,
+            "uptime_s": round(now - self.started, 1),
+            "radio": {
+                "state": self.radio_state,
+                "detail": self.radio_detail,
+                "for_s": round(now - self.radio_since, 1),
+            },
+            "devices": {
+                eui: {
+                    "model": d.model,
+                    "state": self.device_status(eui),
+                    "last_seen_s": round(now - d.last_seen, 1),
+                    **({"fault": d.fault} if d.fault else {}),
+                }
+                for eui, d in sorted(self.devices.items())
+            },
+            "counters": counters,
+        }
+        for name, provider in self._sections.items():
+            out[name] = provider()
+        return out
