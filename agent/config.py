@@ -63,6 +63,13 @@ class LabConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    max_bytes: int
+    max_age: float
+    window: float
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     interval: float
     silent_after: float
@@ -79,6 +86,7 @@ class Config:
     profile_path: Path
     lab: LabConfig
     health: HealthConfig
+    outbox: OutboxConfig
     log_level: str
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -179,6 +187,13 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "supplier": Key(STR, "90B3D51F30010000", "an EUI-64 of 16 hex digits", _eui64),
         "command_interval": Key(NUM, 2.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
         "alert_interval": Key(NUM, 3.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
+    },
+    "outbox": {
+        "max_bytes": Key(
+            INT, 64 * 1024 * 1024, "bytes from 65536 to 2**40", _between(65536, 2**40)
+        ),
+        "max_age": Key(NUM, 7 * 86400, "seconds from 60 to 31536000", _between(60, 31536000)),
+        "window": Key(NUM, 0.05, "seconds from 0.001 to 1", _between(0.001, 1)),
     },
     "health": {
         "interval": Key(NUM, 60, "seconds from 1 to 86400", _between(1, 86400)),
@@ -320,6 +335,11 @@ def load_config(
         health=HealthConfig(
             interval=float(values["health"]["interval"]),
             silent_after=float(values["health"]["silent_after"]),
+        ),
+        outbox=OutboxConfig(
+            max_bytes=values["outbox"]["max_bytes"],
+            max_age=float(values["outbox"]["max_age"]),
+            window=float(values["outbox"]["window"]),
         ),
         log_level=values["log"]["level"],
         raw=values,

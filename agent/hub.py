@@ -29,6 +29,7 @@ from agent import envelope
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord
 from agent.health import Health
+from agent.outbox import Outbox
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
 from agent.router import HanRouter
 from agent.state import load_consent
@@ -92,6 +93,13 @@ class Hub:
         self.consent: ConsentRecord = load_consent(config.state_dir, config.initial_mode)
         self.counters = Counters()
         self.health = Health(config.health.silent_after)
+        self.outbox = Outbox(
+            config.state_dir / "outbox.sqlite",
+            max_bytes=config.outbox.max_bytes,
+            max_age=config.outbox.max_age,
+            window=config.outbox.window,
+        )
+        self.health.add_section("outbox", self.outbox.stats)
         self.app: zigpy.application.ControllerApplication | None = None
         self.router: HanRouter | None = None
         self.uplink = Uplink(
@@ -99,6 +107,7 @@ class Hub:
             config.topic_base,
             self.on_message,
             subscriptions=("down/gbcs",),
+            outbox=self.outbox,
         )
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -107,6 +116,7 @@ class Hub:
 
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        await self.outbox.open()
         self.uplink.set_retained("bridge/info", self._info())
         self.uplink.set_retained("consent", self._consent_payload())
         self._uplink_task = asyncio.get_running_loop().create_task(self.uplink.run())
@@ -138,15 +148,20 @@ class Hub:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
+        # Stop taking frames, commit what was accepted, flush what the broker will take, say
+        # offline, and only then close the outbox: what was not acknowledged stays on disk.
         if self.router is not None:
             await self.router.close()
+        if self.app is not None:
+            await self.app.shutdown()
+        with contextlib.suppress(Exception):
+            await self.outbox.flush()
         await self.uplink.close()
         if self._uplink_task is not None:
             self._uplink_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._uplink_task
-        if self.app is not None:
-            await self.app.shutdown()
+        await self.outbox.close()
 
     def health_snapshot(self) -> dict[str, object]:
         return self.health.snapshot(
@@ -207,10 +222,11 @@ class Hub:
         if decision.forwarded:
             self.counters.forwarded += 1
             self.counters.forwarded_by_category[category.value] += 1
-            self.uplink.publish(
-                f"up/{category.value}",
+            self.outbox.add(
+                self.uplink.topic(f"up/{category.value}"),
                 envelope.upstream_envelope(frame, device, decision, self.consent.mode, received_at),
-                qos=1,
+                category=category.value,
+                dedup_id=envelope.dedup_id(frame),
             )
         else:
             self.counters.blocked += 1
@@ -277,7 +293,12 @@ class Hub:
         self.counters.commands[result.status] += 1
         if result.status == "refused" and self.view is not None:
             self.view.refused(result.id, result.reason)
-        self.uplink.publish("down/result", result.to_json(), qos=1)
+        self.outbox.add(
+            self.uplink.topic("down/result"),
+            result.to_json(),
+            category="result",
+            dedup_id=f"result-{result.id}",
+        )
         return result
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from agent.config import MqttSettings
+from agent.outbox import Outbox, Record
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Uplink:
         on_message: MessageHandler,
         subscriptions: tuple[str, ...] = (),
         client_id: str | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings
         self.base = topic_base
@@ -69,6 +71,9 @@ class Uplink:
         self.published = 0
         self.reconnects = 0
         self._client: aiomqtt.Client | None = None
+        self.outbox = outbox
+        if outbox is not None:
+            outbox.on_ready = self._work_arrived
 
     def topic(self, suffix: str) -> str:
         return f"{self.base}/{suffix}"
@@ -77,6 +82,10 @@ class Uplink:
 
     def publish(self, suffix: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._queue.append(Outgoing(self.topic(suffix), payload, qos, retain))
+        self._idle.clear()
+        self._wakeup.set()
+
+    def _work_arrived(self) -> None:
         self._idle.clear()
         self._wakeup.set()
 
@@ -170,31 +179,49 @@ class Uplink:
             except Exception:  # one bad request must not drop the connection
                 LOGGER.exception("handling a message on %s failed", message.topic)
 
+    def _outbox_ready(self) -> bool:
+        return self.outbox is not None and self.outbox.has_ready()
+
     async def _drain(self, client: aiomqtt.Client) -> None:
-        inflight: deque[tuple[Outgoing, asyncio.Task[None]]] = deque()
+        """Control messages first, then the outbox; up to MAX_INFLIGHT awaiting their PUBACK."""
+        inflight: deque[tuple[Outgoing | Record, asyncio.Task[None]]] = deque()
         try:
             while True:
-                while not self._queue and not inflight:
+                while not self._queue and not inflight and not self._outbox_ready():
                     self._idle.set()
                     self._wakeup.clear()
                     await self._wakeup.wait()
-                # Issue publishes in queue order; retire them in the same order as acks arrive.
+                # Issue publishes in order; retire them in the same order as acks arrive.
                 while self._queue and len(inflight) < MAX_INFLIGHT:
                     item = self._queue.popleft()
                     task = asyncio.ensure_future(
                         client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
                     )
                     inflight.append((item, task))
+                if self.outbox is not None and len(inflight) < MAX_INFLIGHT:
+                    for record in self.outbox.take(MAX_INFLIGHT - len(inflight)):
+                        task = asyncio.ensure_future(
+                            client.publish(record.topic, record.payload, qos=record.qos)
+                        )
+                        inflight.append((record, task))
                 if inflight:
-                    _item, first = inflight[0]
+                    done, first = inflight[0]
                     await first
                     inflight.popleft()
                     self.published += 1
+                    if isinstance(done, Record) and self.outbox is not None:
+                        self.outbox.ack(done)
         except BaseException:
-            # Not acknowledged: back to the front of the queue, in their original order.
+            # Not acknowledged: back where they came from, in their original order.
+            records = []
             for item, task in reversed(inflight):
                 task.cancel()
-                self._queue.appendleft(item)
+                if isinstance(item, Record):
+                    records.append(item)
+                else:
+                    self._queue.appendleft(item)
+            if self.outbox is not None and records:
+                self.outbox.release(records)
             raise
 
     async def close(self, flush_seconds: float = 5.0) -> None:

@@ -1,0 +1,467 @@
+"""The durable outbox: nothing the hub has accepted for the WAN is lost.
+
+Rules of this module:
+
+* A record counts as received only once it is committed to SQLite (WAL, synchronous=FULL) in the
+  state directory. Only committed records are published, and a record is deleted only after the
+  broker's PUBACK for it. A crash at any instant loses at most the records accepted in the last
+  commit window (`window` seconds, 50 ms by default): that is the only loss window on power loss,
+  and it is the price of not paying one fsync per frame in a burst.
+* Records go out by priority, highest first, and within one priority in the order they were
+  accepted. Priorities follow what restricted mode exists to protect: critical alerts, safety and
+  security (3), firmware (2), other alerts and command results (1), everything else (0).
+* The outbox is bounded by bytes and by age. Over the byte bound, records are dropped lowest
+  priority first and, within a priority, oldest first; critical, safety and security go last.
+  Records older than the age bound are dropped whatever their priority. Every drop is counted per
+  priority and reason, persisted, and reported in health.
+* After a crash, records that were published but whose deletion was not yet committed are sent
+  again: consumers see a duplicate with the same `id`, never a gap.
+
+Theory of operation. `add` is called on the event loop for every accepted frame and only appends
+to memory. A writer task wakes at most every `window` seconds and, in one transaction on a single
+worker thread (SQLite and fsync never run on the event loop), inserts the pending records,
+deletes the acknowledged ones and applies the bounds. Committed records are handed to the
+publisher through per-priority FIFOs in memory; when more than `memory_records` are waiting, the
+rest stay on disk and are read back in order as the FIFOs drain (after a restart everything is
+read back this way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOGGER = logging.getLogger(__name__)
+
+PRIORITY_BY_CATEGORY = {
+    "critical_alert": 3,
+    "safety": 3,
+    "security": 3,
+    "firmware": 2,
+    "alert": 1,
+    "result": 1,
+}
+PRIORITIES = (3, 2, 1, 0)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    priority INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    dedup_id TEXT NOT NULL,
+    accepted_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority, seq);
+CREATE INDEX IF NOT EXISTS outbox_age ON outbox (accepted_at);
+CREATE TABLE IF NOT EXISTS drops (
+    priority INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (priority, reason)
+);
+"""
+
+
+Drop = tuple[int, int, str, int]
+"""(priority, seq, reason, size) of a record a bound removed."""
+
+
+def priority_of(category: str) -> int:
+    return PRIORITY_BY_CATEGORY.get(category, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    seq: int
+    priority: int
+    topic: str
+    payload: bytes
+    qos: int
+    dedup_id: str
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.topic)
+
+
+@dataclass(slots=True)
+class _Pending:
+    priority: int
+    topic: str
+    payload: bytes
+    qos: int
+    dedup_id: str
+    accepted_at: float
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        max_age: float,
+        window: float = 0.05,
+        memory_records: int = 5000,
+        clock: Any = time.time,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.window = window
+        self.memory_records = memory_records
+        self.clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[_Pending] = []
+        self._acked: list[Record] = []
+        self._ready: dict[int, deque[Record]] = {p: deque() for p in PRIORITIES}
+        self._cursor: dict[int, int] = dict.fromkeys(PRIORITIES, 0)  # last seq read into memory
+        self._on_disk_only: Counter[int] = Counter()  # committed, not yet read into memory
+        self._inflight: set[int] = set()
+        self._dropped_inflight: set[int] = set()
+        self._next_age_check = 0.0
+        self.total_bytes = 0
+        self.count = 0
+        self.drops: Counter[tuple[int, str]] = Counter()
+        self.committed = 0
+        self.commits = 0
+        self.last_commit_error: str | None = None
+        self._wake_writer = asyncio.Event()
+        self.ready_event = asyncio.Event()
+        self.on_ready: Callable[[], None] | None = None  # the publisher's wake-up
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._open_db)
+        await loop.run_in_executor(self._executor, self._load_state)
+        await self._fill_from_disk()
+        self._writer = loop.create_task(self._write_loop())
+
+    def _open_db(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    def _load_state(self) -> None:
+        db = self._require_db()
+        for priority, count, total in db.execute(
+            "SELECT priority, COUNT(*), COALESCE(SUM(LENGTH(payload) + LENGTH(topic)), 0) "
+            "FROM outbox GROUP BY priority"
+        ):
+            self._on_disk_only[priority] = count
+            self.count += count
+            self.total_bytes += total
+        for priority, reason, count in db.execute("SELECT priority, reason, count FROM drops"):
+            self.drops[(priority, reason)] = count
+
+    def _require_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("outbox is not open")
+        return self._db
+
+    async def flush(self) -> None:
+        """Commit what is pending now, without waiting for the window."""
+        await self._commit()
+
+    async def close(self) -> None:
+        """Commit what is pending and acknowledged, then close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        with contextlib.suppress(Exception):
+            await self._commit()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close_db)
+        self._executor.shutdown(wait=True)
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- the event-loop side ---------------------------------------------------------------------
+
+    def add(
+        self, topic: str, payload: bytes, *, category: str, dedup_id: str, qos: int = 1
+    ) -> None:
+        """Accept a record; it is durable after the next commit (within `window` seconds)."""
+        self._pending.append(
+            _Pending(priority_of(category), topic, payload, qos, dedup_id, self.clock())
+        )
+        self._wake_writer.set()
+
+    def take(self, limit: int) -> list[Record]:
+        """Up to `limit` committed records, highest priority first, in acceptance order."""
+        out: list[Record] = []
+        for priority in PRIORITIES:
+            queue = self._ready[priority]
+            while queue and len(out) < limit:
+                record = queue.popleft()
+                self._inflight.add(record.seq)
+                out.append(record)
+        if not self._has_ready():
+            self.ready_event.clear()
+        if self._should_read_disk():
+            self._wake_writer.set()
+        return out
+
+    def release(self, records: Iterable[Record]) -> None:
+        """Records whose publish did not complete go back to the front, in their order."""
+        for record in sorted(records, key=lambda r: r.seq, reverse=True):
+            self._inflight.discard(record.seq)
+            if record.seq in self._dropped_inflight:
+                self._dropped_inflight.discard(record.seq)
+                continue
+            self._ready[record.priority].appendleft(record)
+        if self._has_ready():
+            self._signal_ready()
+
+    def ack(self, record: Record) -> None:
+        """The broker has the record: delete it at the next commit."""
+        self._inflight.discard(record.seq)
+        if record.seq in self._dropped_inflight:
+            self._dropped_inflight.discard(record.seq)
+            return
+        self._acked.append(record)
+        self._wake_writer.set()
+
+    def _signal_ready(self) -> None:
+        self.ready_event.set()
+        if self.on_ready is not None:
+            self.on_ready()
+
+    def has_ready(self) -> bool:
+        return self._has_ready()
+
+    def _has_ready(self) -> bool:
+        return any(self._ready[p] for p in PRIORITIES)
+
+    def _ready_count(self) -> int:
+        return sum(len(q) for q in self._ready.values())
+
+    def _should_read_disk(self) -> bool:
+        return (
+            sum(self._on_disk_only.values()) > 0 and self._ready_count() < self.memory_records // 2
+        )
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def waiting(self) -> int:
+        """Committed records not yet acknowledged by the broker."""
+        return self.count
+
+    def stats(self) -> dict[str, Any]:
+        dropped: dict[str, int] = {}
+        for (priority, reason), n in sorted(self.drops.items()):
+            dropped[f"p{priority}_{reason}"] = n
+        return {
+            "records": self.count,
+            "bytes": self.total_bytes,
+            "pending": len(self._pending),
+            "max_bytes": self.max_bytes,
+            "max_age_s": self.max_age,
+            "dropped": dropped,
+            "dropped_total": sum(self.drops.values()),
+            "writer": "ok" if self.writer_healthy() else f"failing: {self.last_commit_error}",
+        }
+
+    def writer_healthy(self) -> bool:
+        return self.last_commit_error is None and (
+            self._writer is not None and not self._writer.done()
+        )
+
+    # -- the writer ------------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        backoff = self.window
+        while True:
+            # Woken by new records or acks; at least once a second so the age bound applies
+            # on a quiet hub too.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._wake_writer.wait()
+            self._wake_writer.clear()
+            # Let a burst gather for one window: one transaction, one fsync, for all of it.
+            await asyncio.sleep(self.window)
+            try:
+                await self._commit()
+                await self._fill_from_disk()
+                backoff = self.window
+            except sqlite3.Error as exc:
+                self.last_commit_error = str(exc)
+                LOGGER.error("outbox commit failed (will retry): %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake_writer.set()
+
+    async def _commit(self) -> None:
+        pending, self._pending = self._pending, []
+        acked, self._acked = self._acked, []
+        if not pending and not acked and not self._over_bounds():
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            records, dropped = await loop.run_in_executor(
+                self._executor, self._commit_in_thread, pending, acked
+            )
+        except BaseException:
+            # Nothing was committed: keep everything for the next try.
+            self._pending[:0] = pending
+            self._acked[:0] = acked
+            raise
+        self.last_commit_error = None
+        self.commits += 1
+        self.committed += len(records)
+        for record in acked:
+            self._forget(record.size)
+        for record in records:
+            self.total_bytes += record.size
+            self.count += 1
+            if self._on_disk_only[record.priority] or self._ready_count() >= self.memory_records:
+                self._on_disk_only[record.priority] += 1
+            else:
+                self._ready[record.priority].append(record)
+                self._cursor[record.priority] = record.seq
+        for priority, seq, reason, size in dropped:
+            self._drop_from_memory(priority, seq)
+            self._forget(size)
+            self.drops[(priority, reason)] += 1
+        if self._has_ready():
+            self._signal_ready()
+
+    def _forget(self, size: int) -> None:
+        self.total_bytes -= size
+        self.count -= 1
+
+    def _drop_from_memory(self, priority: int, seq: int) -> None:
+        queue = self._ready[priority]
+        if seq in self._inflight:
+            self._dropped_inflight.add(seq)
+        elif queue and queue[0].seq == seq:  # the usual case: bounds drop the oldest first
+            queue.popleft()
+        elif queue and any(r.seq == seq for r in queue):
+            self._ready[priority] = deque(r for r in queue if r.seq != seq)
+        elif seq > self._cursor[priority]:
+            self._on_disk_only[priority] -= 1
+
+    def _over_bounds(self) -> bool:
+        if self.total_bytes > self.max_bytes:
+            return True
+        return self.max_age > 0 and self.count > 0 and self.clock() >= self._next_age_check
+
+    def _commit_in_thread(
+        self, pending: list[_Pending], acked: list[Record]
+    ) -> tuple[list[Record], list[Drop]]:
+        db = self._require_db()
+        records: list[Record] = []
+        dropped: list[Drop] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if acked:
+                db.executemany("DELETE FROM outbox WHERE seq = ?", ((r.seq,) for r in acked))
+            for p in pending:
+                cursor = db.execute(
+                    "INSERT INTO outbox (priority, topic, payload, qos, dedup_id, accepted_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (p.priority, p.topic, p.payload, p.qos, p.dedup_id, p.accepted_at),
+                )
+                seq = int(cursor.lastrowid or 0)
+                records.append(Record(seq, p.priority, p.topic, p.payload, p.qos, p.dedup_id))
+            dropped = self._apply_bounds(db, records, acked)
+            for priority, _seq, reason, _size in dropped:
+                db.execute(
+                    "INSERT INTO drops (priority, reason, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT (priority, reason) DO UPDATE SET count = count + 1",
+                    (priority, reason),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return records, dropped
+
+    def _apply_bounds(
+        self, db: sqlite3.Connection, new: list[Record], acked: list[Record]
+    ) -> list[Drop]:
+        """Inside the transaction: which rows the age and byte bounds remove."""
+        dropped: list[Drop] = []
+        now = self.clock()
+        if self.max_age > 0 and now >= self._next_age_check:
+            self._next_age_check = now + 1.0
+            for priority, seq, size in db.execute(
+                "SELECT priority, seq, LENGTH(payload) + LENGTH(topic) FROM outbox "
+                "WHERE accepted_at < ? ORDER BY seq",
+                (now - self.max_age,),
+            ).fetchall():
+                dropped.append((priority, seq, "expired", size))
+        total = self.total_bytes - sum(r.size for r in acked) + sum(r.size for r in new)
+        total -= sum(size for _p, _s, _r, size in dropped)
+        if total > self.max_bytes:
+            already = {seq for _p, seq, _r, _z in dropped}
+            rows = db.execute(
+                "SELECT priority, seq, LENGTH(payload) + LENGTH(topic) FROM outbox "
+                "ORDER BY priority ASC, seq ASC"
+            )
+            for priority, seq, size in rows:
+                if total <= self.max_bytes:
+                    break
+                if seq in already:
+                    continue
+                dropped.append((priority, seq, "full", size))
+                total -= size
+        if dropped:
+            db.executemany("DELETE FROM outbox WHERE seq = ?", ((d[1],) for d in dropped))
+        return dropped
+
+    async def _fill_from_disk(self) -> None:
+        if not self._should_read_disk():
+            return
+        room = self.memory_records - self._ready_count()
+        loop = asyncio.get_running_loop()
+        wanted = {p: min(self._on_disk_only[p], room) for p in PRIORITIES if self._on_disk_only[p]}
+        loaded = await loop.run_in_executor(self._executor, self._read_in_thread, wanted)
+        for priority, records in loaded.items():
+            for record in records:
+                self._ready[priority].append(record)
+                self._cursor[priority] = record.seq
+            self._on_disk_only[priority] -= len(records)
+        if self._has_ready():
+            self._signal_ready()
+
+    def _read_in_thread(self, wanted: dict[int, int]) -> dict[int, list[Record]]:
+        db = self._require_db()
+        out: dict[int, list[Record]] = {}
+        for priority, limit in wanted.items():
+            rows = db.execute(
+                "SELECT seq, priority, topic, payload, qos, dedup_id FROM outbox "
+                "WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (priority, self._cursor[priority], limit),
+            ).fetchall()
+            out[priority] = [Record(*row) for row in rows]
+        return out
