@@ -229,13 +229,19 @@ class Outbox:
         return out
 
     def release(self, records: Iterable[Record]) -> None:
-        """Records whose publish did not complete go back to the front, in their order."""
-        for record in sorted(records, key=lambda r: r.seq, reverse=True):
+        """Records whose publish did not complete go back, in acceptance order."""
+        back: dict[int, list[Record]] = {}
+        for record in records:
             self._inflight.discard(record.seq)
             if record.seq in self._dropped_inflight:
                 self._dropped_inflight.discard(record.seq)
                 continue
-            self._ready[record.priority].appendleft(record)
+            back.setdefault(record.priority, []).append(record)
+        for priority, returned in back.items():
+            # Rare (a lost connection): a merge by sequence keeps acceptance order whatever
+            # order the publisher gives them back in.
+            merged = sorted([*returned, *self._ready[priority]], key=lambda r: r.seq)
+            self._ready[priority] = deque(merged)
         if self._has_ready():
             self._signal_ready()
 
