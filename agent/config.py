@@ -10,6 +10,7 @@ so a config works the same whichever directory the agent is started from.
 from __future__ import annotations
 
 import re
+import ssl
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class MqttSettings:
     password: str | None
     keepalive: int
     protocol: str
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,9 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "password": Key(STR, None, "a string"),
         "keepalive": Key(INT, 30, "whole seconds from 5 to 3600", _between(5, 3600)),
         "protocol": Key(STR, "5", "'5' or '3.1.1'", _one_of("5", "3.1.1")),
+        "ca": Key(STR, None, "a path to the CA certificate(s) (PEM) for mqtts://"),
+        "cert": Key(STR, None, "a path to the client certificate (PEM)"),
+        "key": Key(STR, None, "a path to the client private key (PEM)"),
     },
     "radio": {
         "type": Key(STR, "virtual", "'virtual' or 'ezsp'", _one_of("virtual", "ezsp")),
@@ -299,6 +306,7 @@ def load_config(
     if radio["type"] == "ezsp" and not radio["path"]:
         raise ConfigError(path, "[radio] path", "required when type is 'ezsp'")
     mqtt = values["mqtt"]
+    tls_files = _tls_files(path, base, mqtt, tls)
     lab = values["lab"]
     return Config(
         path=path,
@@ -313,6 +321,7 @@ def load_config(
             password=mqtt["password"] or (url.password if url.password else None),
             keepalive=mqtt["keepalive"],
             protocol=mqtt["protocol"],
+            **tls_files,
         ),
         radio=RadioConfig(
             type=radio["type"],
@@ -344,3 +353,47 @@ def load_config(
         log_level=values["log"]["level"],
         raw=values,
     )
+
+
+def _tls_files(path: Path, base: Path, mqtt: dict[str, Any], tls: bool) -> dict[str, Path | None]:
+    """The TLS files, checked now so a bad one stops start-up instead of failing every reconnect.
+
+    The client key must be readable by its owner only: a key others can read is a key others
+    can use to be this hub.
+    """
+    files: dict[str, Path | None] = {}
+    for name in ("ca", "cert", "key"):
+        value = mqtt[name]
+        if value is None:
+            files[name] = None
+            continue
+        if not tls:
+            raise ConfigError(path, f"[mqtt] {name}", "set only with an mqtts:// url")
+        file = base / value
+        if not file.is_file():
+            raise ConfigError(path, f"[mqtt] {name}", f"an existing file, got {str(file)!r}")
+        files[name] = file
+    if (files["cert"] is None) != (files["key"] is None):
+        missing = "key" if files["key"] is None else "cert"
+        raise ConfigError(path, f"[mqtt] {missing}", "set together with the other of cert/key")
+    key = files["key"]
+    if key is not None:
+        mode = key.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(
+                path,
+                "[mqtt] key",
+                f"a file readable only by its owner (chmod 600), got mode {mode:04o}",
+            )
+    try:
+        context = ssl.create_default_context(cafile=str(files["ca"]) if files["ca"] else None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(path, "[mqtt] ca", f"PEM CA certificate(s) ({exc})") from None
+    if files["cert"] is not None and key is not None:
+        try:
+            context.load_cert_chain(str(files["cert"]), str(key))
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                path, "[mqtt] cert", f"a PEM certificate matching [mqtt] key ({exc})"
+            ) from None
+    return files

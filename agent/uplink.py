@@ -70,6 +70,7 @@ class Uplink:
         self.connected = asyncio.Event()
         self.published = 0
         self.reconnects = 0
+        self.last_error: str | None = None
         self._client: aiomqtt.Client | None = None
         self.outbox = outbox
         if outbox is not None:
@@ -103,7 +104,11 @@ class Uplink:
 
     def _client_for(self) -> aiomqtt.Client:
         s = self.settings
-        tls_context = ssl.create_default_context() if s.tls else None
+        tls_context = None
+        if s.tls:
+            tls_context = ssl.create_default_context(cafile=str(s.ca) if s.ca else None)
+            if s.cert is not None and s.key is not None:
+                tls_context.load_cert_chain(str(s.cert), str(s.key))
         return aiomqtt.Client(
             s.host,
             s.port,
@@ -129,7 +134,10 @@ class Uplink:
                     backoff = 0.5
                     await self._on_connect(client)
                     await self._serve(client)
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError) as exc:
+                # OSError too: paho can surface socket errors raw around a reconnect, and
+                # nothing short of cancellation may end the hub's only WAN link.
+                self.last_error = str(exc)
                 LOGGER.warning(
                     "MQTT connection to %s:%s lost or refused: %s",
                     self.settings.host,

@@ -48,7 +48,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float)
     raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port}")
 
 
-def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
+def start_mosquitto(
+    workdir: Path, port: int | None = None, *, listener: str = "", persistent: bool = False
+) -> Broker:
+    """A mosquitto on 127.0.0.1:port. `listener` adds lines to the listener (TLS options);
+    `persistent` makes it save its state on every change, so a SIGKILL loses nothing it had
+    acknowledged (what a durable broker looks like; mosquitto's default saves every 30 min)."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         raise RuntimeError("mosquitto is not installed: run .ci/run or apt-get install mosquitto")
@@ -57,9 +62,19 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     conf = workdir / f"mosquitto-{port}.conf"
+    store = workdir / f"store-{port}"
+    store.mkdir(exist_ok=True)
+    store.chmod(0o777)
+    persistence = (
+        f"persistence true\npersistence_location {store}/\n"
+        "autosave_on_changes true\nautosave_interval 1\n"
+        if persistent
+        else "persistence false\n"
+    )
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"per_listener_settings false\nallow_anonymous true\n{persistence}"
         "log_dest stderr\nlog_type error\nlog_type warning\n"
+        f"listener {port} 127.0.0.1\n{listener}"
     )
     conf.chmod(0o644)
     process = subprocess.Popen(
@@ -101,17 +116,21 @@ def write_config(
     lab: bool = False,
     extra: str = "",
     hub_id: str | None = None,
+    interval: float = 0.2,
+    mqtt_url: str | None = None,
+    mqtt_extra: str = "",
 ) -> Path:
     """A hub config in `directory`, with its own state dir and a hub id no other test uses."""
     directory.mkdir(parents=True, exist_ok=True)
     hub_id = hub_id or f"{next(_hub_ids):016X}"
-    url = broker.url if broker is not None else "mqtt://127.0.0.1:1"
+    url = mqtt_url or (broker.url if broker is not None else "mqtt://127.0.0.1:1")
     text = f"""
 hub_id = "{hub_id}"
 [mqtt]
 url = "{url}"
 base_topic = "test"
 keepalive = 5
+{mqtt_extra}
 [radio]
 type = "virtual"
 [state]
@@ -121,8 +140,8 @@ initial_mode = "{mode}"
 profile = "{PROFILE}"
 [lab]
 enabled = {"true" if lab else "false"}
-command_interval = 0.2
-alert_interval = 0.2
+command_interval = {interval}
+alert_interval = {interval}
 {extra}
 """
     path = directory / "hub.toml"
