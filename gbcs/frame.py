@@ -175,12 +175,14 @@ def _parse_ciphered(data: bytes) -> Frame:
     length, pos = read_ber(data, 7, end, "ciphered-content length")
     if length != end - pos:
         raise FrameError(7, f"ciphered-content length {length} but {end - pos} bytes follow")
-    need(pos, 1, end, "security control byte")
-    if data[pos] != SECURITY_CONTROL:
-        raise FrameError(
-            pos, f"security control byte: expected 0x{SECURITY_CONTROL:02X}, got 0x{data[pos]:02X}"
-        )
-    need(pos + 1, 4, end, "invocation counter")
+    if pos + 5 > end or data[pos] != SECURITY_CONTROL:
+        need(pos, 1, end, "security control byte")
+        if data[pos] != SECURITY_CONTROL:
+            raise FrameError(
+                pos,
+                f"security control byte: expected 0x{SECURITY_CONTROL:02X}, got 0x{data[pos]:02X}",
+            )
+        need(pos + 1, 4, end, "invocation counter")
     pos += 5
     if end - pos < MAC_LENGTH + 1:
         raise FrameError(pos, "no room for the general-signing APDU and the 12-byte MAC")
@@ -201,7 +203,8 @@ def _parse_signing(data: bytes, start: int, end: int, mac: bytes | None) -> Fram
     else:
         content_length, pos = read_ber(data, pos, end, "content length")
     payload_at = pos
-    need(pos, content_length, end, "payload")
+    if pos + content_length > end:
+        need(pos, content_length, end, "payload")
     pos += content_length
     payload = data[payload_at:pos]
     signed_end = pos
@@ -209,9 +212,14 @@ def _parse_signing(data: bytes, start: int, end: int, mac: bytes | None) -> Fram
     has_signature_field = pos < end
     if has_signature_field:
         sig_at = pos
-        sig_length, pos = read_ber(data, pos, end, "signature length")
+        sig_length = data[pos]
+        if sig_length < 0x80:
+            pos += 1
+        else:
+            sig_length, pos = read_ber(data, pos, end, "signature length")
         if sig_length == SIGNATURE_LENGTH:
-            need(pos, SIGNATURE_LENGTH, end, "signature")
+            if pos + SIGNATURE_LENGTH > end:
+                need(pos, SIGNATURE_LENGTH, end, "signature")
             signature = data[pos : pos + SIGNATURE_LENGTH]
             pos += SIGNATURE_LENGTH
         elif sig_length != 0:

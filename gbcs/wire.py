@@ -133,7 +133,8 @@ def read_grouping_fields(data: bytes, pos: int, end: int) -> GroupingFields:
     p = pos + _FIXED_SIZE
     date_time: bytes | None = None
     if dt_length == DATE_TIME_LENGTH:
-        need(p, DATE_TIME_LENGTH, end, "date-time")
+        if p + DATE_TIME_LENGTH > end:
+            need(p, DATE_TIME_LENGTH, end, "date-time")
         date_time = data[p : p + DATE_TIME_LENGTH]
         p += DATE_TIME_LENGTH
     elif dt_length != 0:
