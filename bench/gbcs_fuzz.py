@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/gbcs_fuzz.py [--count N] [--seed S]
 
-Each input is one of: a corpus frame (bench/corpus.py) mutated by byte flips, insertions,
-deletions, truncation, splicing two frames, or a rewritten length byte; a corpus frame behind a
+Each input is one of: a well-formed frame with random header fields (any CRA, message code,
+alert code, payload form, signed or not, sometimes a GBT block); a corpus frame
+(bench/corpus.py) mutated by byte flips, insertions, deletions, truncation, splicing two
+frames, or a rewritten length byte; a corpus frame behind a
 GSME tunnel header, mutated the same way; random bytes behind a plausible prefix (`DD 00`,
 `DF 09 0n`, `DD 09`, tunnel headers); or plain random bytes. Each goes through the hub's path:
 tunnel header, parse_frame, classify, decide under the shipped profile in both modes.
@@ -24,6 +26,7 @@ Reproducible: the same --seed and --count give the same inputs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sys
 import time
@@ -31,13 +34,15 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from corpus import build_corpus, tunnel_wrapped
+from corpus import WHEN, build_corpus, tunnel_wrapped
 
 from agent.consent import Mode
 from agent.policy import Direction, Profile, decide, parse_profile
+from gbcs import payloads
 from gbcs.classify import classify
-from gbcs.codes import Category
-from gbcs.frame import Cra, Frame, FrameError, parse_frame
+from gbcs.codes import ALERT_CODES, MESSAGE_CODES, Category
+from gbcs.frame import Cra, Frame, FrameError, build_frame, parse_frame
+from gbcs.gbt_transfer import split_into_blocks
 from gbcs.tunnel import parse_tunnel_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +57,8 @@ PREFIXES = (
     b"\x01",
 )
 MAX_FAILURES_SHOWN = 10
+MESSAGE_CODE_CHOICES = sorted(MESSAGE_CODES)
+ALERT_CODE_CHOICES = sorted(ALERT_CODES)
 
 
 def mutate(rng: random.Random, data: bytes, corpus: list[bytes]) -> bytes:
@@ -83,12 +90,50 @@ def mutate(rng: random.Random, data: bytes, corpus: list[bytes]) -> bytes:
     return bytes(buf)
 
 
+def well_formed(rng: random.Random) -> bytes:
+    """A well-formed frame with random header fields: any CRA, any known or unknown message
+    code, any alert code in any payload form, signed or not, sometimes a GBT block. These reach
+    classify and decide, where mutated frames mostly stop at the parser."""
+    cra = rng.choice(list(Cra))
+    code = rng.choice(MESSAGE_CODE_CHOICES) if rng.random() < 0.9 else rng.randrange(0x10000)
+    alert = rng.choice(ALERT_CODE_CHOICES) if rng.random() < 0.9 else rng.randrange(0x10000)
+    payload = rng.choice(
+        (
+            payloads.dlms_alert(1, alert, WHEN, rng.randbytes(rng.randint(0, 40))),
+            payloads.gbz_alert(alert, WHEN, rng.randbytes(rng.randint(0, 40))),
+            payloads.gbz_future_dated_alert(alert, WHEN, rng.choice(MESSAGE_CODE_CHOICES), 1),
+            payloads.dlms_future_dated_alert(1, alert, WHEN, rng.randrange(0x10000), 1),
+            b"\x30\x05\x02\x03\x00" + alert.to_bytes(2, "big"),
+            b"\xd9" + rng.randbytes(rng.randint(0, 40)),
+            rng.randbytes(rng.randint(0, 40)),
+        )
+    )
+    signed = rng.random() < 0.5
+    data = build_frame(
+        cra=cra,
+        counter=rng.getrandbits(64),
+        originator=rng.randbytes(8),
+        recipient=rng.randbytes(8),
+        message_code=code,
+        payload=payload,
+        signer=(lambda _: bytes(64)) if signed else None,
+        mac_key=bytes(16) if rng.random() < 0.5 else None,
+    )
+    if rng.random() < 0.1:
+        # A random payload can make the whole message malformed: then it stays whole.
+        with contextlib.suppress(FrameError):
+            data = rng.choice(split_into_blocks(data, rng.randint(20, 120)))
+    return data
+
+
 def inputs(
     rng: random.Random, corpus: list[bytes], wrapped: list[bytes]
 ) -> Iterator[tuple[str, bytes]]:
     while True:
         kind = rng.random()
-        if kind < 0.55:
+        if kind < 0.2:
+            yield "well-formed", well_formed(rng)
+        elif kind < 0.55:
             yield "mutated", mutate(rng, rng.choice(corpus), corpus)
         elif kind < 0.70:
             yield "mutated-tunnel", mutate(rng, rng.choice(wrapped), corpus)

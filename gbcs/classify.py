@@ -34,30 +34,35 @@ from gbcs.frame import Cra, Frame
 
 PASSING_CLASSES = frozenset({Category.FIRMWARE, Category.SECURITY, Category.SAFETY})
 REPORTING_ON_A_COMMAND = frozenset({0x00CC, 0x00CD})
+# Module constants, not `Category.UNKNOWN` / `Cra.ALERT` at each use: on Python 3.11 every enum
+# member lookup through its class is a descriptor call, and classify runs once per frame.
+_UNKNOWN = Category.UNKNOWN
+_CRITICAL_ALERT = Category.CRITICAL_ALERT
+_ALERT_CRA = Cra.ALERT
 
 
 def classify(frame: Frame) -> Category:
     info = MESSAGE_CODES.get(frame.message_code)
     if info is None:
-        return Category.UNKNOWN
+        return _UNKNOWN
     is_alert_code = frame.message_code in ALERT_MESSAGE_CODES
-    if frame.cra is not Cra.ALERT:
-        return Category.UNKNOWN if is_alert_code else info.category
+    if frame.cra is not _ALERT_CRA:
+        return _UNKNOWN if is_alert_code else info.category
     if not is_alert_code:
-        return Category.UNKNOWN
+        return _UNKNOWN
     if frame.gbt is not None:
-        return info.category if info.category in PASSING_CLASSES else Category.UNKNOWN
+        return info.category if info.category in PASSING_CLASSES else _UNKNOWN
     alert = ALERT_CODES.get(frame.alert_code) if frame.alert_code is not None else None
     if alert is None:
-        return Category.UNKNOWN
+        return _UNKNOWN
     if alert.category in PASSING_CLASSES:
         return alert.category
     if frame.message_code in REPORTING_ON_A_COMMAND:
         return reported_command_category(frame)
     if info.category in PASSING_CLASSES:
         return info.category
-    if frame.signature is not None or info.category is Category.CRITICAL_ALERT:
-        return Category.CRITICAL_ALERT
+    if frame.signature is not None or info.category is _CRITICAL_ALERT:
+        return _CRITICAL_ALERT
     if alert.category is Category.PREPAYMENT:
         return Category.PREPAYMENT
     return Category.ALERT

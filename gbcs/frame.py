@@ -72,6 +72,7 @@ GBT_ROUTING = 0x09  # the byte after DD that tells a GBT block from a MAC header
 SECURITY_CONTROL = 0x11
 SIGNATURE_LENGTH = 64
 MAC_LENGTH = 12
+_ALERT_CRA = Cra.ALERT  # enum lookups through the class cost a descriptor call on 3.11
 _EMPTY_DLMS_FIELDS = bytes(6)
 _DLMS_FIELD_NAMES = (
     "transaction-id",
@@ -229,7 +230,7 @@ def _parse_signing(data: bytes, start: int, end: int, mac: bytes | None) -> Fram
     elif mac is not None:
         raise FrameError(pos, "a MAC-wrapped frame must have a signature field")
     alert_code = None
-    if cra is Cra.ALERT:
+    if cra is _ALERT_CRA:
         try:
             alert_code = alert_code_from_payload(message_code, payload)
         except ValueError as exc:
