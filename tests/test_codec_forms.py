@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gbcs import payloads, tunnel
 from gbcs.alert_details import FirmwareReceipt, FirmwareTransfer, FutureDatedOutcome
 from gbcs.classify import classify
-from gbcs.codes import ALERT_MESSAGE_CODES, MESSAGE_CODES, Category
+from gbcs.codes import ALERT_CODES, ALERT_MESSAGE_CODES, MESSAGE_CODES, Category
 from gbcs.frame import Cra, FrameError, build_frame, parse_frame
 from gbcs.gbt import GbtBlock
 from gbcs.gbt_transfer import reassemble, routing_header, split_into_blocks
@@ -452,3 +452,50 @@ def test_alert_details_of_other_layouts_are_absent_not_errors() -> None:
     transfer = parse_frame(signed_alert(0x0128, b"\x30\x05\x02\x03\x00\x8f\x8a"))
     assert transfer.alert_detail is None
     assert classify(transfer) is Category.FIRMWARE
+
+
+# -- every code family, in every framing form -----------------------------------------------------
+
+FORMS = ("mac", "signed", "mac+signed", "bare-00", "pre-command")
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_message_code_parses_and_classifies_in_every_form(form: str) -> None:
+    for code in sorted(set(MESSAGE_CODES) - ALERT_MESSAGE_CODES):
+        for cra in (Cra.COMMAND, Cra.RESPONSE):
+            if form == "pre-command" and cra is Cra.RESPONSE:
+                continue
+            data = build_frame(
+                cra=cra,
+                counter=code,
+                originator=SUPPLIER,
+                recipient=ESME,
+                message_code=code,
+                payload=b"\xd9\x20\x00\x00\x01\x00",
+                signer=(lambda _: bytes(64)) if "signed" in form else None,
+                mac_key=bytes(16) if "mac" in form else None,
+                signature_field=form != "pre-command",
+            )
+            frame = parse_frame(data)
+            assert (frame.cra, frame.message_code, frame.counter) == (cra, code, code)
+            assert frame.critical is ("signed" in form)
+            assert frame.has_signature_field is (form != "pre-command")
+            # A bare DF command with a 00 signature field is a pre-command too (gbcs.md 1.1).
+            unsigned_command = cra is Cra.COMMAND and form in ("pre-command", "bare-00")
+            assert frame.is_pre_command is unsigned_command
+            assert classify(frame) is MESSAGE_CODES[code].category
+
+
+@pytest.mark.parametrize("payload_form", ["dlms", "gbz", "asn1"])
+def test_every_alert_code_is_read_from_every_payload_type(payload_form: str) -> None:
+    for alert_code in sorted(ALERT_CODES):
+        if payload_form == "dlms":
+            payload = payloads.dlms_alert(5, alert_code, WHEN)
+        elif payload_form == "gbz":
+            payload = payloads.gbz_alert(alert_code, WHEN)
+        else:
+            payload = b"\x30\x05\x02\x03\x00" + alert_code.to_bytes(2, "big")
+        for message_code in (0x1000, 0x1001):
+            frame = parse_frame(signed_alert(message_code, payload))
+            assert frame.alert_code == alert_code
+            assert classify(frame) is not Category.UNKNOWN
