@@ -21,8 +21,9 @@ and decided on its own. Other-information after the message code is read into na
 supplementary fields (supplementary.py); alert bodies that matter for classification are read
 by alert_details.py.
 
-Speed: the hub parses every frame on the event loop, so the fixed header is read by indexing
-(wire.py), not field by field through a cursor; errors still name the field and its offset.
+Speed: the hub parses every frame on the event loop, so the fixed header is read at once
+(one struct call in wire.py), not field by field through a cursor; errors still name the field and
+its offset.
 """
 
 from __future__ import annotations
