@@ -1,5 +1,5 @@
 # Convenience targets; each is a thin wrapper over scripts/ so the README's commands stay the truth.
-.PHONY: setup lab test lint fuzz clean
+.PHONY: setup lab test lint fuzz bench-gbcs clean
 
 setup:
 	bash scripts/setup.sh
@@ -13,9 +13,15 @@ test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
-# The long fuzz run (CI runs a small count on every submission).
+# The long fuzz runs (CI runs small counts on every submission): the hypothesis fuzz tests,
+# then a million mutated and random frames through parse, classify and decide.
 fuzz:
 	HYPOTHESIS_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_frame.py -q -k fuzz
+	.venv/bin/python bench/gbcs_fuzz.py --count 1000000
+
+# Frames per second for parse + classify + decide on one core (figures go in BENCHMARKS.md).
+bench-gbcs:
+	.venv/bin/python bench/gbcs_bench.py
 
 clean:
 	rm -rf .venv state .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis

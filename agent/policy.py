@@ -31,6 +31,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from agent.consent import Mode
 from gbcs.codes import Category
@@ -49,8 +50,10 @@ class Action(StrEnum):
     BLOCK = "block"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """A NamedTuple, not a frozen dataclass, for speed alone: one is made per frame, and the
+    dataclass's __init__ was a third of decide()'s cost (BENCHMARKS.md). Just as immutable."""
+
     action: Action
     category: Category
     rule: str

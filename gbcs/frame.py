@@ -14,59 +14,88 @@ Theory of operation. A frame is either a `DD 00` general-ciphering wrapper (a MA
 general-signing APDU, a 12-byte MAC) or a bare `DF` general-signing APDU. The APDU is the grouping
 header (CRA, counter, originator, recipient, optional date-time, other-information starting with
 the message code), a BER-length-prefixed payload, and an optional signature field (`00`, or `40`
-plus a raw 64-byte ECDSA r||s). A pre-command has no signature field at all. `DD 09` (General
-Block Transfer) segments are recognised and refused here: they carry a routing header that
-the full codec reads.
+plus a raw 64-byte ECDSA r||s). A pre-command has no signature field at all. A `DD 09` General
+Block Transfer block is one slice of a larger message behind a routing header that repeats the
+grouping header's fields (gbt.py); it parses to a Frame with `gbt` set, so it can be classified
+and decided on its own. Other-information after the message code is read into named
+supplementary fields (supplementary.py); alert bodies that matter for classification are read
+by alert_details.py.
+
+Speed: the hub parses every frame on the event loop, so the fixed header is read at once
+(one struct call in wire.py), not field by field through a cursor; errors still name the field and
+its offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gbcs.alert_details import AlertDetail, alert_detail
 from gbcs.alerts import alert_code_from_payload
+from gbcs.gbt import GbtBlock, read_gbt_block
+from gbcs.supplementary import Supplementary, decode_supplementary
+from gbcs.wire import (
+    DATE_TIME_LENGTH,
+    EUI64_LENGTH,
+    Cra,
+    FrameError,
+    ber_length,
+    need,
+    read_ber,
+    read_grouping_fields,
+    supplementary_length_ok,
+)
+
+__all__ = [
+    "DATE_TIME_LENGTH",
+    "EUI64_LENGTH",
+    "GENERAL_CIPHERING",
+    "GENERAL_SIGNING",
+    "MAC_LENGTH",
+    "SIGNATURE_LENGTH",
+    "Cra",
+    "Frame",
+    "FrameError",
+    "Signer",
+    "ber_length",
+    "build_frame",
+    "gmac",
+    "parse_frame",
+    "verify_mac",
+]
 
 GENERAL_CIPHERING = 0xDD
 GENERAL_SIGNING = 0xDF
+GBT_ROUTING = 0x09  # the byte after DD that tells a GBT block from a MAC header (DD 00)
 SECURITY_CONTROL = 0x11
 SIGNATURE_LENGTH = 64
 MAC_LENGTH = 12
-DATE_TIME_LENGTH = 12
-EUI64_LENGTH = 8
+_ALERT_CRA = Cra.ALERT  # enum lookups through the class cost a descriptor call on 3.11
+_EMPTY_DLMS_FIELDS = bytes(6)
+_DLMS_FIELD_NAMES = (
+    "transaction-id",
+    "originator title",
+    "recipient title",
+    "date-time",
+    "other-information",
+    "key-info",
+)
 
 
-class Cra(IntEnum):
-    """The CRA flag: what kind of message this is (gbcs.md 1.4)."""
+class Frame(NamedTuple):
+    """The header fields of one GBCS message, and the exact bytes it came from.
 
-    COMMAND = 1
-    RESPONSE = 2
-    ALERT = 3
+    A NamedTuple rather than a frozen dataclass for one reason, speed: the hub builds one per
+    frame, and a frozen dataclass's __init__ (one object.__setattr__ per field) cost more than
+    the whole header parse (BENCHMARKS.md). It is just as immutable.
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @property
-    def article(self) -> str:
-        """'a command', 'a response', 'an alert': for messages people read."""
-        return f"an {self.label}" if self is Cra.ALERT else f"a {self.label}"
-
-
-class FrameError(ValueError):
-    """A frame that cannot be read, with where and why."""
-
-    def __init__(self, offset: int, reason: str) -> None:
-        super().__init__(f"malformed GBCS frame at byte {offset}: {reason}")
-        self.offset = offset
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """The header fields of one GBCS message, and the exact bytes it came from."""
+    A GBT block (`DD 09`) is a Frame too, with `gbt` set: its header fields come from the
+    routing header, and the payload, alert code and signature of the message it is a slice of
+    are not visible in it (`payload` is empty, `alert_code` and `signature` are None).
+    """
 
     cra: Cra
     counter: int
@@ -83,6 +112,7 @@ class Frame:
     signed_start: int
     signed_end: int
     raw: bytes
+    gbt: GbtBlock | None = None
 
     @property
     def critical(self) -> bool:
@@ -96,158 +126,158 @@ class Frame:
 
     @property
     def is_pre_command(self) -> bool:
-        return self.cra is Cra.COMMAND and self.signature is None and self.mac is None
-
-
-class _Reader:
-    """A cursor over bytes whose every failure names its offset."""
-
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else end
-
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise FrameError(self.pos, f"{what}: need {n} bytes, {self.end - self.pos} left")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def byte(self, what: str) -> int:
-        return self.take(1, what)[0]
-
-    def expect(self, value: int, what: str) -> None:
-        at = self.pos
-        got = self.byte(what)
-        if got != value:
-            raise FrameError(at, f"{what}: expected 0x{value:02X}, got 0x{got:02X}")
-
-    def ber_length(self, what: str) -> int:
-        at = self.pos
-        first = self.byte(what)
-        if first < 0x80:
-            return first
-        n = first & 0x7F
-        if n == 0 or n > 3:
-            raise FrameError(at, f"{what}: unsupported BER length form 0x{first:02X}")
-        return int.from_bytes(self.take(n, what), "big")
+        return (
+            self.cra is Cra.COMMAND
+            and self.signature is None
+            and self.mac is None
+            and self.gbt is None
+        )
 
     @property
-    def left(self) -> int:
-        return self.end - self.pos
+    def framing(self) -> str:
+        """'general-ciphering' (DD 00 + MAC), 'general-signing' (bare DF) or 'gbt' (DD 09)."""
+        if self.gbt is not None:
+            return "gbt"
+        return "general-ciphering" if self.mac is not None else "general-signing"
+
+    @property
+    def alert_detail(self) -> AlertDetail | None:
+        """What a future-dated, firmware-receipt or CCS08 alert reports on (alert_details.py)."""
+        return alert_detail(self.cra, self.message_code, self.alert_code, self.payload)
+
+    @property
+    def supplementary_fields(self) -> Supplementary:
+        """The other-information after the message code, as named fields (gbcs.md 1.2)."""
+        return decode_supplementary(self.supplementary)
 
 
 def parse_frame(data: bytes) -> Frame:
     """Parse one GBCS message (as carried in a tunnel, with any GSME header already removed)."""
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if not data:
         raise FrameError(0, "empty frame")
     tag = data[0]
-    if tag == GENERAL_CIPHERING:
-        if len(data) > 1 and data[1] == 0x09:
-            raise FrameError(1, "General Block Transfer (DD 09) segments are not reassembled")
-        return _parse_ciphered(data)
     if tag == GENERAL_SIGNING:
-        return _parse_signing(data, 0, len(data), mac=None)
+        return _parse_signing(data, 0, len(data), None)
+    if tag == GENERAL_CIPHERING:
+        if len(data) > 1 and data[1] == GBT_ROUTING:
+            return _parse_gbt(data)
+        return _parse_ciphered(data)
     raise FrameError(0, f"unknown frame tag 0x{tag:02X} (expected 0xDD or 0xDF)")
 
 
 def _parse_ciphered(data: bytes) -> Frame:
-    r = _Reader(data)
-    r.expect(GENERAL_CIPHERING, "general-ciphering tag")
-    for field in (
-        "transaction-id",
-        "originator title",
-        "recipient title",
-        "date-time",
-        "other-information",
-        "key-info",
-    ):
-        r.expect(0x00, f"empty DLMS {field}")
-    length_at = r.pos
-    length = r.ber_length("ciphered-content length")
-    if length != r.left:
-        raise FrameError(length_at, f"ciphered-content length {length} but {r.left} bytes follow")
-    r.expect(SECURITY_CONTROL, "security control byte")
-    r.take(4, "invocation counter")
-    if r.left < MAC_LENGTH + 1:
-        raise FrameError(r.pos, "no room for the general-signing APDU and the 12-byte MAC")
-    mac_at = len(data) - MAC_LENGTH
-    return _parse_signing(data, r.pos, mac_at, mac=data[mac_at:])
+    end = len(data)
+    if data[1:7] != _EMPTY_DLMS_FIELDS:
+        for i, field in enumerate(_DLMS_FIELD_NAMES, start=1):
+            need(i, 1, end, f"empty DLMS {field}")
+            if data[i] != 0:
+                raise FrameError(i, f"empty DLMS {field}: expected 0x00, got 0x{data[i]:02X}")
+    length, pos = read_ber(data, 7, end, "ciphered-content length")
+    if length != end - pos:
+        raise FrameError(7, f"ciphered-content length {length} but {end - pos} bytes follow")
+    if pos + 5 > end or data[pos] != SECURITY_CONTROL:
+        need(pos, 1, end, "security control byte")
+        if data[pos] != SECURITY_CONTROL:
+            raise FrameError(
+                pos,
+                f"security control byte: expected 0x{SECURITY_CONTROL:02X}, got 0x{data[pos]:02X}",
+            )
+        need(pos + 1, 4, end, "invocation counter")
+    pos += 5
+    if end - pos < MAC_LENGTH + 1:
+        raise FrameError(pos, "no room for the general-signing APDU and the 12-byte MAC")
+    mac_at = end - MAC_LENGTH
+    return _parse_signing(data, pos, mac_at, data[mac_at:])
 
 
 def _parse_signing(data: bytes, start: int, end: int, mac: bytes | None) -> Frame:
-    r = _Reader(data, start, end)
-    r.expect(GENERAL_SIGNING, "general-signing tag")
-    signed_start = r.pos
-    r.expect(0x09, "transaction-id length")
-    cra_at = r.pos
-    cra_value = r.byte("CRA flag")
-    try:
-        cra = Cra(cra_value)
-    except ValueError:
-        raise FrameError(cra_at, f"CRA flag 0x{cra_value:02X} is not 1, 2 or 3") from None
-    counter = int.from_bytes(r.take(8, "originator counter"), "big")
-    r.expect(EUI64_LENGTH, "originator system-title length")
-    originator = r.take(EUI64_LENGTH, "originator")
-    r.expect(EUI64_LENGTH, "recipient system-title length")
-    recipient = r.take(EUI64_LENGTH, "recipient")
-    dt_at = r.pos
-    dt_length = r.byte("date-time length")
-    if dt_length == 0:
-        date_time = None
-    elif dt_length == DATE_TIME_LENGTH:
-        date_time = r.take(DATE_TIME_LENGTH, "date-time")
+    if data[start] != GENERAL_SIGNING:
+        raise FrameError(start, f"general-signing tag: expected 0xDF, got 0x{data[start]:02X}")
+    signed_start = start + 1
+    cra, counter, originator, recipient, date_time, message_code, supplementary, pos = (
+        read_grouping_fields(data, signed_start, end)
+    )
+    if pos < end and data[pos] < 0x80:  # the usual one-byte content length, read inline
+        content_length = data[pos]
+        pos += 1
     else:
-        raise FrameError(dt_at, f"date-time length {dt_length} (expected 0 or 12)")
-    oi_at = r.pos
-    oi_length = r.ber_length("other-information length")
-    if oi_length < 2:
-        raise FrameError(oi_at, f"other-information length {oi_length} has no message code")
-    other = r.take(oi_length, "other-information")
-    message_code = int.from_bytes(other[:2], "big")
-    content_length = r.ber_length("content length")
-    payload_at = r.pos
-    payload = r.take(content_length, "payload")
-    signed_end = r.pos
+        content_length, pos = read_ber(data, pos, end, "content length")
+    payload_at = pos
+    if pos + content_length > end:
+        need(pos, content_length, end, "payload")
+    pos += content_length
+    payload = data[payload_at:pos]
+    signed_end = pos
     signature: bytes | None = None
-    has_signature_field = r.left > 0
+    has_signature_field = pos < end
     if has_signature_field:
-        sig_at = r.pos
-        sig_length = r.ber_length("signature length")
-        if sig_length not in (0, SIGNATURE_LENGTH):
+        sig_at = pos
+        sig_length = data[pos]
+        if sig_length < 0x80:
+            pos += 1
+        else:
+            sig_length, pos = read_ber(data, pos, end, "signature length")
+        if sig_length == SIGNATURE_LENGTH:
+            if pos + SIGNATURE_LENGTH > end:
+                need(pos, SIGNATURE_LENGTH, end, "signature")
+            signature = data[pos : pos + SIGNATURE_LENGTH]
+            pos += SIGNATURE_LENGTH
+        elif sig_length != 0:
             raise FrameError(sig_at, f"signature length {sig_length} (expected 0 or 64)")
-        if sig_length:
-            signature = r.take(SIGNATURE_LENGTH, "signature")
-    if r.left:
-        raise FrameError(r.pos, f"{r.left} unexpected bytes after the signature field")
-    if not has_signature_field and mac is not None:
-        raise FrameError(r.pos, "a MAC-wrapped frame must have a signature field")
+        if pos != end:
+            raise FrameError(pos, f"{end - pos} unexpected bytes after the signature field")
+    elif mac is not None:
+        raise FrameError(pos, "a MAC-wrapped frame must have a signature field")
     alert_code = None
-    if cra is Cra.ALERT:
+    if cra is _ALERT_CRA:
         try:
             alert_code = alert_code_from_payload(message_code, payload)
         except ValueError as exc:
             raise FrameError(payload_at, f"alert code: {exc}") from None
     return Frame(
-        cra=cra,
-        counter=counter,
-        originator=originator,
-        recipient=recipient,
-        message_code=message_code,
-        alert_code=alert_code,
-        date_time=date_time,
-        supplementary=other[2:],
-        payload=payload,
-        signature=signature,
-        has_signature_field=has_signature_field,
-        mac=mac,
-        signed_start=signed_start,
-        signed_end=signed_end,
-        raw=data,
+        cra,
+        counter,
+        originator,
+        recipient,
+        message_code,
+        alert_code,
+        date_time,
+        supplementary,
+        payload,
+        signature,
+        has_signature_field,
+        mac,
+        signed_start,
+        signed_end,
+        data,
+    )
+
+
+def _parse_gbt(data: bytes) -> Frame:
+    end = len(data)
+    cra, counter, originator, recipient, date_time, message_code, supplementary, pos = (
+        read_grouping_fields(data, 1, end)
+    )
+    block = read_gbt_block(data, pos, end)
+    return Frame(
+        cra,
+        counter,
+        originator,
+        recipient,
+        message_code,
+        None,
+        date_time,
+        supplementary,
+        b"",
+        None,
+        False,
+        None,
+        0,
+        0,
+        data,
+        block,
     )
 
 
@@ -255,21 +285,6 @@ def _parse_signing(data: bytes, start: int, end: int, mac: bytes | None) -> Fram
 
 Signer = Callable[[bytes], bytes]
 """Takes the bytes to be signed and returns a raw 64-byte r||s signature."""
-
-
-def ber_length(n: int) -> bytes:
-    """A BER definite length, in the shortest of the forms GBCS uses."""
-    if n < 0:
-        raise ValueError("negative length")
-    if n < 0x80:
-        return bytes([n])
-    if n <= 0xFF:
-        return bytes([0x81, n])
-    if n <= 0xFFFF:
-        return b"\x82" + n.to_bytes(2, "big")
-    if n <= 0xFFFFFF:
-        return b"\x83" + n.to_bytes(3, "big")
-    raise ValueError(f"length {n} too large for a GBCS frame")
 
 
 def build_frame(
@@ -302,6 +317,8 @@ def build_frame(
         raise ValueError("message code must fit in 16 bits")
     if date_time is not None and len(date_time) != DATE_TIME_LENGTH:
         raise ValueError("date-time must be 12 bytes")
+    if not supplementary_length_ok(len(supplementary)):
+        raise ValueError("supplementary fields must be 0, 8, 16, 24 or more bytes")
     other = message_code.to_bytes(2, "big") + supplementary
     signed = b"".join(
         (

@@ -75,3 +75,72 @@ def gbz_alert(alert_code: int, when: datetime, components: bytes = b"") -> bytes
 
 def asn1_null() -> bytes:
     return b"\x05\x00"
+
+
+# -- alert bodies that gbcs/alert_details.py reads ----------------------------------------------
+
+
+def dlms_future_dated_alert(
+    counter: int, alert_code: int, when: datetime, message_code: int, command_counter: int
+) -> bytes:
+    """0x00CC: the command's message code, counter and a COSEM attribute descriptor."""
+    descriptor = b"\x00\x01" + bytes([0, 0, 96, 1, 0, 255]) + b"\x02"  # class, OBIS, attribute
+    body = message_code.to_bytes(2, "big") + command_counter.to_bytes(8, "big") + descriptor
+    return dlms_alert(counter, alert_code, when, b"\x09" + bytes([len(body)]) + body)
+
+
+def gbz_future_dated_alert(
+    alert_code: int,
+    when: datetime,
+    message_code: int,
+    command_counter: int,
+    cluster: int = 0x0700,
+    frame_control: int = 0x09,
+    command_id: int = 0x05,
+) -> bytes:
+    """0x00CD: after the timestamp, `0E` then the command's code, counter and ZCL command."""
+    body = (
+        message_code.to_bytes(2, "big")
+        + command_counter.to_bytes(8, "big")
+        + cluster.to_bytes(2, "big")
+        + bytes([frame_control, command_id])
+    )
+    return gbz_alert(alert_code, when) + bytes([len(body)]) + body
+
+
+def dlms_firmware_receipt(
+    counter: int, alert_code: int, when: datetime, image_hash: bytes
+) -> bytes:
+    """0x00CE: the image hash the device calculated, as an octet-string."""
+    return dlms_alert(counter, alert_code, when, b"\x09" + bytes([len(image_hash)]) + image_hash)
+
+
+def gbz_firmware_receipt(alert_code: int, when: datetime, image_hash: bytes) -> bytes:
+    """0x00CF: the image hash after the timestamp, behind its length byte."""
+    return gbz_alert(alert_code, when) + bytes([len(image_hash)]) + image_hash
+
+
+def asn1_firmware_transfer(
+    alert_code: int, when: datetime, target: bytes, firmware_version: bytes, result: int
+) -> bytes:
+    """CCS08 (0x0128): SEQUENCE of alert code, time, target EUI-64, version and result."""
+    stamp = when.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode()
+    parts = [
+        _der(0x02, b"\x00" + alert_code.to_bytes(2, "big")),
+        _der(0x18, stamp),
+        _der(0x04, target),
+        _der(0x04, firmware_version),
+        _der(0x0A, bytes([result])),
+    ]
+    return _der(0x30, b"".join(parts))
+
+
+def _der(tag: int, value: bytes) -> bytes:
+    n = len(value)
+    if n < 0x80:
+        length = bytes([n])
+    elif n <= 0xFF:
+        length = bytes([0x81, n])
+    else:
+        length = b"\x82" + n.to_bytes(2, "big")
+    return bytes([tag]) + length + value

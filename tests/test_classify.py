@@ -108,7 +108,6 @@ def test_response_takes_the_category_of_its_message_code(
         (0x0128, 0x8F8A, True, Category.FIRMWARE),  # CCS08 firmware transfer alert
         (0x0061, 0x8F0A, True, Category.CRITICAL_ALERT),  # ECS68 billing data log
         (0x008B, 0x8F0A, True, Category.CRITICAL_ALERT),  # GCS53 billing data log
-        (0x00CD, 0x8F66, True, Category.CRITICAL_ALERT),  # future-dated outcome
         (0x1000, 0x8010, True, Category.CRITICAL_ALERT),  # critical, not a passing class
         (0x1001, 0x8010, False, Category.ALERT),  # power quality
         (0x1001, 0x810D, False, Category.PREPAYMENT),  # low credit
@@ -251,7 +250,11 @@ def test_reference_frames_classify() -> None:
         category = classify(f)
         assert isinstance(category, Category)
         assert category is not Category.UNKNOWN, ex["use_case"]
-        if f.cra is Cra.ALERT and f.critical:
+        if f.cra is Cra.ALERT and f.message_code in (0x00CC, 0x00CD):
+            # Future-dated outcomes take the category of the command they report on: in the
+            # reference these are GCS01a/GCS01b tariff commands, so tariff, not critical_alert.
+            assert category is Category.TARIFF, ex["use_case"]
+        elif f.cra is Cra.ALERT and f.critical:
             assert category in PASSING | {Category.CRITICAL_ALERT}, ex["use_case"]
         seen[ex["use_case"]] = category
     # Spot checks on a few whose category the reference states (gbcs.md 2.2, 7.2).
@@ -260,3 +263,51 @@ def test_reference_frames_classify() -> None:
     assert by_code["0x000A"] is Category.SECURITY
     assert by_code["0x0019"] is Category.TARIFF
     assert by_code["0x0029"] is Category.READ
+
+
+# -- future-dated outcome alerts are re-classified by the command they report on (gbcs.md 7.3) ---
+
+
+def future_dated(form: str, alert_code: int, reported: int) -> Frame:
+    if form == "dlms":
+        body = payloads.dlms_future_dated_alert(1, alert_code, WHEN, reported, 77)
+        return frame(Cra.ALERT, 0x00CC, body, signed=True)
+    body = payloads.gbz_future_dated_alert(alert_code, WHEN, reported, 77)
+    return frame(Cra.ALERT, 0x00CD, body, signed=True)
+
+
+@pytest.mark.parametrize("form", ["dlms", "gbz"])
+@pytest.mark.parametrize("alert_code", [0x8F66, 0x8F67])
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        (0x0019, Category.TARIFF),  # ECS01a set tariff
+        (0x00A3, Category.TARIFF),  # GCS01b (the RTDS vector's command)
+        (0x001B, Category.PREPAYMENT),  # ECS03 payment mode to prepayment
+        (0x0043, Category.CONFIG),  # ECS28a load limit configuration
+        (0x004F, Category.SAFETY),  # ECS42 enable supply
+        (0x0012, Category.FIRMWARE),  # CS06 activate firmware
+        (0x7777, Category.UNKNOWN),  # not a message code
+        (0x1000, Category.UNKNOWN),  # an alert's code is not a command
+    ],
+)
+def test_future_dated_outcome_takes_the_reported_commands_category(
+    form: str, alert_code: int, reported: int, expected: Category
+) -> None:
+    f = future_dated(form, alert_code, reported)
+    assert f.critical
+    assert f.alert_detail is not None
+    assert classify(f) is expected
+
+
+@pytest.mark.parametrize("form", ["dlms", "gbz"])
+def test_future_dated_outcome_without_a_readable_command_is_unknown(form: str) -> None:
+    # A body cut after the timestamp names no command: fail closed, not critical_alert.
+    assert classify(
+        alert(0x00CC if form == "dlms" else 0x00CD, 0x8F66, signed=True, form=form)
+    ) is (Category.UNKNOWN)
+
+
+def test_future_dated_outcome_with_another_alert_code_is_unknown() -> None:
+    body = payloads.gbz_future_dated_alert(0x8010, WHEN, 0x004F, 5)
+    assert classify(frame(Cra.ALERT, 0x00CD, body, signed=True)) is Category.UNKNOWN

@@ -238,9 +238,8 @@ async def test_wan_command_over_mqtt_and_refusals(tmp_path: Path, broker: Broker
     assert "restricted by consumer choice" in results["r2"]["reason"]
     assert results["r3"]["status"] == "refused" and "not on this HAN" in results["r3"]["reason"]
     assert results["r4"]["status"] == "refused" and "not a command" in results["r4"]["reason"]
-    assert (
-        results["r5"]["status"] == "refused" and "General Block Transfer" in results["r5"]["reason"]
-    )
+    # A GBT block is parsed now (its routing header); this one's CRA flag is 0, so refused.
+    assert results["r5"]["status"] == "refused" and "CRA flag 0x00" in results["r5"]["reason"]
     assert results[""]["status"] == "refused" and "malformed request" in results[""]["reason"]
     [(topic, env)] = ups(rec)
     assert topic == "firmware" and env["message_code"] == "0x0059"

@@ -555,7 +555,7 @@ def replace_at(data: bytes, at: int, value: bytes) -> bytes:
 MALFORMED: list[tuple[str, bytes, str, int | None]] = [
     ("empty", b"", "empty frame", 0),
     ("unknown tag", b"\x42" + bare()[1:], "unknown frame tag 0x42", 0),
-    ("GBT", b"\xdd\x09" + bytes(40), "General Block Transfer", 1),
+    ("GBT block with a bad CRA flag", b"\xdd\x09" + bytes(40), "CRA flag 0x00", 2),
     ("bad CRA flag in DF", replace_at(bare(), 2, b"\x04"), "CRA flag 0x04", 2),
     ("CRA flag zero in DD", replace_at(ciphered(), 15, b"\x00"), "CRA flag 0x00", 15),
     ("ciphered length too long", ciphered()[:-1], "ciphered-content length", 7),

@@ -201,9 +201,7 @@ def test_restricted_forwards_every_critical_alert(alert_code: int) -> None:
     assert_forwarded(decision)
 
 
-@pytest.mark.parametrize(
-    "message_code", [0x1000, 0x0120, 0x0121, 0x0122, 0x0123, 0x00CC, 0x00CD], ids=hexid
-)
+@pytest.mark.parametrize("message_code", [0x1000, 0x0120, 0x0121, 0x0122, 0x0123], ids=hexid)
 def test_restricted_forwards_critical_alert_message_codes(message_code: int) -> None:
     decision = up(make(Cra.ALERT, message_code, 0x8F66, signed=True))
     assert decision.category is Category.CRITICAL_ALERT
@@ -629,3 +627,40 @@ def test_profile_without_an_upstream_table_names_it(replacement: str) -> None:
 def test_profile_codes_accept_either_case_and_short_hex() -> None:
     profile = parse_profile(edit('"0x81A0", ', '"0X81a0", "0x7", '))
     assert {0x81A0, 0x7} <= profile.upstream.allow_alert_codes
+
+
+# -- future-dated outcome alerts under the shipped profile (gbcs.md 7.3) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("reported", "forwarded"),
+    [
+        (0x0019, False),  # ECS01a tariff: tariff data the consumer refused
+        (0x006B, False),  # GCS01a tariff
+        (0x001B, False),  # ECS03 payment mode: prepayment
+        (0x0053, False),  # ECS46a ALCS labels: configuration
+        (0x004F, True),  # ECS42 enable supply: safety
+        (0x0012, True),  # CS06 activate firmware: firmware
+        (0x7777, False),  # unknown: fail closed
+    ],
+    ids=hexid,
+)
+@pytest.mark.parametrize("form", ["dlms", "gbz"])
+def test_future_dated_outcome_alert_is_decided_by_the_reported_command(
+    reported: int, forwarded: bool, form: str
+) -> None:
+    if form == "dlms":
+        code = 0x00CC
+        body = payloads.dlms_future_dated_alert(1, 0x8F66, WHEN, reported, 42)
+    else:
+        code = 0x00CD
+        body = payloads.gbz_future_dated_alert(0x8F66, WHEN, reported, 42)
+    frame = make(Cra.ALERT, code, signed=True, payload=body)
+    assert frame.critical
+    decision = up(frame)
+    assert decision.category is not Category.CRITICAL_ALERT
+    if forwarded:
+        assert_forwarded(decision)
+    else:
+        assert_blocked_by_choice(decision)
+    assert up(frame, Mode.FULL).forwarded  # full mode still forwards every one of them

@@ -1,0 +1,67 @@
+"""The fuzz runner and the benchmark run, and the fuzz oracle is not vacuous.
+
+The full fuzz (a million inputs) is `make fuzz`; here a small count runs as part of CI. The
+benchmark's figure is not asserted (speed is measured, never tested): this only checks it runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.policy import Action, Decision, parse_profile
+from gbcs.classify import classify
+from gbcs.codes import Category
+from gbcs.frame import parse_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import corpus  # noqa: E402
+import gbcs_fuzz  # noqa: E402
+
+
+def run_script(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_fuzz_runner_small_count_finds_nothing() -> None:
+    done = run_script("bench/gbcs_fuzz.py", "--count", "30000", "--seed", "7")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "inputs: 30,000" in done.stdout
+    assert "failures: 0" in done.stdout
+    assert "malformed" in done.stdout and "forwarded" in done.stdout
+
+
+def test_fuzz_oracle_catches_a_policy_that_forwards_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def forward_all(*args: object) -> Decision:
+        return Decision(Action.FORWARD, Category.UNKNOWN, "broken", "broken")
+
+    monkeypatch.setattr(gbcs_fuzz, "decide", forward_all)
+    profile = parse_profile((ROOT / "config/restricted-profile.toml").read_text(encoding="utf-8"))
+    failures = [gbcs_fuzz.check(f, profile)[1] for f in corpus.build_corpus()]
+    assert any(f is not None and "restricted mode forwarded" in f for f in failures)
+
+
+def test_corpus_covers_every_framing_and_is_well_formed() -> None:
+    frames = [parse_frame(f) for f in corpus.build_corpus()]
+    assert {f.framing for f in frames} == {"general-ciphering", "general-signing", "gbt"}
+    categories = {classify(f) for f in frames}
+    assert set(Category) - {Category.UNKNOWN} <= categories
+    profile = parse_profile((ROOT / "config/restricted-profile.toml").read_text(encoding="utf-8"))
+    for data in corpus.build_corpus():
+        outcome, failure = gbcs_fuzz.check(data, profile)
+        assert failure is None, outcome
+
+
+def test_benchmark_runs_and_prints_a_figure() -> None:
+    done = run_script("bench/gbcs_bench.py", "--rounds", "1", "--repeats", "1")
+    assert done.returncode == 0, done.stderr
+    assert "frames/s" in done.stdout and "corpus:" in done.stdout
