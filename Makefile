@@ -1,5 +1,5 @@
 # Convenience targets; each is a thin wrapper over scripts/ so the README's commands stay the truth.
-.PHONY: setup lab test lint fuzz bench-gbcs clean
+.PHONY: setup lab test lint fuzz bench-gbcs clean install uninstall check-unit
 
 setup:
 	bash scripts/setup.sh
@@ -22,6 +22,16 @@ fuzz:
 # Frames per second for parse + classify + decide on one core (figures go in BENCHMARKS.md).
 bench-gbcs:
 	.venv/bin/python bench/gbcs_bench.py
+
+# On the Pi, as root: venv under /opt/han-agent, unit, config template, udev rule (docs/operations.md).
+install:
+	bash scripts/install.sh install
+
+uninstall:
+	bash scripts/install.sh uninstall
+
+check-unit:
+	bash scripts/check-unit.sh
 
 clean:
 	rm -rf .venv state .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis

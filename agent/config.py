@@ -77,6 +77,7 @@ class OutboxConfig:
 class HealthConfig:
     interval: float
     silent_after: float
+    radio_recovery: float  # seconds the radio may be out of 'ok' before the watchdog stops
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
     "health": {
         "interval": Key(NUM, 60, "seconds from 1 to 86400", _between(1, 86400)),
         "silent_after": Key(NUM, 3600, "seconds from 1 to 604800", _between(1, 604800)),
+        "radio_recovery": Key(NUM, 120, "seconds from 1 to 86400", _between(1, 86400)),
     },
     "log": {
         "level": Key(
@@ -344,6 +346,7 @@ def load_config(
         health=HealthConfig(
             interval=float(values["health"]["interval"]),
             silent_after=float(values["health"]["silent_after"]),
+            radio_recovery=float(values["health"]["radio_recovery"]),
         ),
         outbox=OutboxConfig(
             max_bytes=values["outbox"]["max_bytes"],

@@ -5,6 +5,10 @@ mode and its reason beside the radio's state, each HAN device's state (ok, silen
 heard from it for `[health] silent_after` seconds, fault when something reported one) and the
 per-category counts of forwarded and blocked frames. Parts of the hub with their own state (the
 outbox, firmware distribution) add a section through `add_section`.
+
+Parts whose failure should stop the systemd watchdog (the outbox writer above all) register a
+check through `add_check`: a callable returning (ok, reason). With no checks registered the hub
+counts as healthy apart from its radio; agent/watchdog.py reads both.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Clock = Callable[[], float]
+HealthCheck = Callable[[], tuple[bool, str]]
+"""Returns (True, "") when healthy, else (False, why)."""
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Health:
         self.radio_since = self.started
         self.devices: dict[str, DeviceHealth] = {}
         self._sections: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.checks: dict[str, HealthCheck] = {}
 
     # -- what the rest of the hub reports --------------------------------------------------------
 
@@ -62,6 +69,10 @@ class Health:
 
     def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
         self._sections[name] = provider
+
+    def add_check(self, name: str, check: HealthCheck) -> None:
+        """A liveness check the watchdog requires to pass, e.g. 'outbox' -> writer alive."""
+        self.checks[name] = check
 
     # -- what the hub publishes ------------------------------------------------------------------
 

@@ -20,14 +20,14 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import zigpy.application
 
 from agent import envelope
 from agent.config import Config, ConfigError
-from agent.consent import ConsentRecord
+from agent.consent import ConsentRecord, Mode
 from agent.health import Health
 from agent.outbox import Outbox
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
@@ -163,6 +163,35 @@ class Hub:
                 await self._uplink_task
         await self.outbox.close()
 
+    def reload(self, config: Config) -> str:
+        """SIGHUP: take the profile (and log level) from a re-read config; the radio stays up.
+
+        The new profile is read and checked before anything changes (a bad one raises
+        ConfigError and the running profile stays). Other changed settings are reported, not
+        applied: they need a restart. Returns what was done, for the log and STATUS=.
+        """
+        profile = load_profile(config)
+        ignored = [
+            section
+            for section in sorted(set(config.raw) | set(self.config.raw))
+            if section not in ("consent", "log")
+            and config.raw.get(section) != self.config.raw.get(section)
+        ]
+        old_consent, new_consent = self.config.raw["consent"], config.raw["consent"]
+        if old_consent["initial_mode"] != new_consent["initial_mode"]:
+            ignored.append("consent.initial_mode")
+        self.profile = profile
+        self.config = replace(
+            self.config, profile_path=config.profile_path, log_level=config.log_level
+        )
+        self.uplink.set_retained("bridge/info", self._info())
+        self.uplink.set_retained("consent", self._consent_payload())
+        done = f"reloaded: profile {profile.name} v{profile.version}, log level {config.log_level}"
+        if ignored:
+            done += f"; changes to {', '.join(ignored)} need a restart"
+        self.event(done)
+        return done
+
     def health_snapshot(self) -> dict[str, object]:
         return self.health.snapshot(
             mode=self.consent.mode.value,
@@ -213,7 +242,13 @@ class Hub:
             frame = parse_frame(data)
         except FrameError as exc:
             self.counters.malformed += 1
-            LOGGER.warning("dropped a malformed frame from %s: %s", device.hex().upper(), exc)
+            # Restricted: the reason can quote payload-derived values, so say only where it broke.
+            why = (
+                str(exc)
+                if self.consent.mode is Mode.FULL
+                else f"{len(data)} bytes, unreadable at byte {exc.offset}"
+            )
+            LOGGER.warning("dropped a malformed frame from %s: %s", device.hex().upper(), why)
             if self.view is not None:
                 self.view.malformed(device, str(exc))
             return

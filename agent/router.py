@@ -113,6 +113,11 @@ class HanRouter:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def connection_lost(self, exc: Exception) -> None:
+        """zigpy lost the radio (dongle unplugged, serial error): health says so."""
+        self.health.radio("fault", f"connection to the radio lost: {exc}")
+        LOGGER.error("connection to the radio lost: %s", exc)
+
     def device_left(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)
         self.devices.pop(eui, None)

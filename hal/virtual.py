@@ -35,6 +35,7 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
         self.sim_devices: dict[t.NWK, SimDevice] = {}
         self._stored_network: tuple[Any, Any] | None = None
         self.tx_count = 0
+        self.unplugged = False
 
     # -- radio lifecycle: nothing to open ---------------------------------------------------------
 
@@ -116,7 +117,19 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
 
     # -- the air ----------------------------------------------------------------------------------
 
+    def simulate_dongle_lost(self) -> None:
+        """Lab and test hook: behave as a dongle pulled out of its USB port.
+
+        Sending fails from now on, and zigpy's own `connection_lost` path runs, exactly as
+        bellows calls it when the serial port goes away, so whatever listens for a lost radio
+        (the hub's health) reacts as it would on a Pi. Nothing outside the lab calls this.
+        """
+        self.unplugged = True
+        self.connection_lost(ConnectionError("virtual dongle unplugged (lab)"))
+
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
+        if self.unplugged:
+            raise zigpy.exceptions.DeliveryError("virtual dongle unplugged (lab)")
         self.tx_count += 1
         dst = packet.dst
         if dst.addr_mode == t.AddrMode.NWK:

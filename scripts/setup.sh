@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the agent and its tests need on Debian 12 / Raspberry Pi OS (bookworm):
-# Debian packages (python3-venv, mosquitto) when missing, then a virtual environment in .venv
+# Debian packages (python3-venv, mosquitto, systemd, procps) when missing, then a virtual environment in .venv
 # with the project and its test extra. Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,9 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
   echo "han-agent needs Python 3.11 or newer (Debian 12 / Raspberry Pi OS bookworm)" >&2; exit 1; }
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# scripts/check-unit.sh: systemd-analyze, and /bin/kill that the unit's ExecReload names.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+[ -x /bin/kill ] || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

@@ -1,0 +1,125 @@
+"""Logging for a headless hub: one line per event on stderr, read by journald or a terminal.
+
+Two formats:
+
+* `journal` (the default): `<P>LEVEL logger: message`, where `<P>` is the syslog priority
+  (debug 7, info 6, warning 4, error 3, critical 2). journald strips the prefix and files the
+  line at that priority (SyslogLevelPrefix=, on by default), so `journalctl -p warning` works.
+* `json`: one JSON object per line with ts, level, priority, logger, msg (and exc).
+
+Either way an event is exactly one line: newlines inside a message or a traceback are written
+as the two characters `\\n`, since journald would otherwise file each line as its own entry.
+
+No meter data in logs in restricted mode. The hub's own log calls never carry frame bytes or
+payload values (hub.py logs a malformed frame by length and offset only when restricted).
+As a second line of defence, while `restricted()` returns True, every record is passed through
+`redact`, which replaces bytes literals (b'...', bytearray(...)) and runs of 24 or more hex
+digits (longer than any EUI-64 or code) with `<redacted>`: zigpy and bellows put packet
+bytes in their debug and some warning messages in exactly those shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TextIO
+
+FORMATS = ("journal", "json")
+LEVELS = ("debug", "info", "warning", "error")
+
+# zigpy is chatty at INFO about every interview step; the hub logs what matters.
+NOISY = ("zigpy", "bellows", "aiosqlite")
+
+_BYTES = re.compile(
+    r"""b(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|bytearray\([^)]*\)|(?:0x)?[0-9A-Fa-f]{24,}"""
+)
+
+
+def redact(text: str) -> str:
+    return _BYTES.sub("<redacted>", text)
+
+
+def syslog_priority(levelno: int) -> int:
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    if levelno >= logging.INFO:
+        return 6
+    return 7
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "\\n")
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, fmt: str, restricted: Callable[[], bool]) -> None:
+        super().__init__()
+        self.kind = fmt
+        self.restricted = restricted
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        exc = self.formatException(record.exc_info) if record.exc_info else ""
+        if record.stack_info:
+            exc = f"{exc}\n{record.stack_info}" if exc else record.stack_info
+        if self.restricted():
+            message, exc = redact(message), redact(exc)
+        if self.kind == "json":
+            out: dict[str, object] = {
+                "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
+                "level": record.levelname.lower(),
+                "priority": syslog_priority(record.levelno),
+                "logger": record.name,
+                "msg": message,
+            }
+            if exc:
+                out["exc"] = exc
+            return json.dumps(out, ensure_ascii=False)  # json.dumps escapes newlines itself
+        line = f"<{syslog_priority(record.levelno)}>{record.levelname} {record.name}: {message}"
+        if exc:
+            line = f"{line}\n{exc}"
+        return _one_line(line)
+
+
+class LogControl:
+    """What run.py keeps to change logging later: SIGHUP sets a new level."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self.handler = handler
+        self.restricted: Callable[[], bool] = lambda: True
+
+    def set_level(self, level: str) -> None:
+        if level not in LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LEVELS)}, got {level!r}")
+        root = logging.getLogger()
+        root.setLevel(getattr(logging, level.upper()))
+        for noisy in NOISY:
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+    def set_restricted(self, predicate: Callable[[], bool]) -> None:
+        """Where to ask whether the hub is in restricted mode (until set: assume it is)."""
+        self.restricted = predicate
+
+
+def setup_logging(level: str, fmt: str = "journal", stream: TextIO | None = None) -> LogControl:
+    if fmt not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    control = LogControl(handler)
+    handler.setFormatter(_Formatter(fmt, lambda: control.restricted()))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    control.set_level(level)
+    return control

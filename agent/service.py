@@ -1,0 +1,154 @@
+"""The hub as a service: lifecycle, signals and what systemd is told.
+
+Theory of operation, in order:
+
+1. Config and state are read before this runs (a bad config exits 78 before systemd is told
+   anything). `Hub(...)` loads the profile and the consent record.
+2. `hub.start()` opens the radio (and the outbox, where there is one); then the lab, if enabled.
+   Only when that has returned and the health checks pass is READY=1 sent: a unit that is
+   "active" has a working radio. The MQTT connection is not waited for: a broker outage at boot
+   must not fail the unit, the uplink reconnects on its own.
+3. While running, agent/watchdog.py pings WATCHDOG=1 at half of WatchdogSec, only while healthy.
+4. SIGHUP re-reads the config file and applies the restricted profile and the log level through
+   `Hub.reload` (RELOADING=1 ... READY=1 around it). The radio is never touched. A bad new
+   config is logged and the running settings stay.
+5. SIGTERM or SIGINT: STOPPING=1 first, then the lab stops, then `hub.stop()` (stop taking frames,
+   flush what can be flushed, publish offline, close the radio). Exit status 0.
+6. Lab only: SIGUSR1 pulls the virtual dongle (`VirtualRadioApp.simulate_dongle_lost`), so the
+   fault path can be exercised end to end. It is not installed outside the lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from agent.config import Config, ConfigError
+from agent.consent import Mode
+from agent.hub import Hub
+from agent.lab import Lab
+from agent.logs import LogControl
+from agent.notify import Notifier
+from agent.view import LiveView
+from agent.watchdog import Watchdog, judge
+from hal.virtual import VirtualRadioApp
+
+LOGGER = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        quiet: bool,
+        reread: Callable[[], Config],
+        logs: LogControl | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.quiet = quiet
+        self.reread = reread
+        self.logs = logs
+        self.notifier = notifier or Notifier()
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        # Installed before start: SIGHUP's default action would kill a hub still starting.
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        hub = Hub(self.config, view=None if self.quiet else LiveView())
+        if self.logs is not None:
+            self.logs.set_restricted(lambda: hub.consent.mode is not Mode.FULL)
+        lab: Lab | None = None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            try:
+                await hub.start()
+                if self.config.lab.enabled:
+                    lab = Lab(hub, self.config.lab)
+                    await lab.start()
+                    self._lab_signals(hub, loop)
+                    hub.event(
+                        f"lab: ESME {self.config.lab.esme}, IHD {self.config.lab.ihd}, "
+                        f"supplier {self.config.lab.supplier}; Ctrl-C stops"
+                    )
+                await self._until_healthy(hub)
+            except Exception as exc:
+                LOGGER.critical("start failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+                self.notifier.status(f"start failed: {exc}")
+                return 1
+            if self._stop.is_set():
+                return 0
+            self.notifier.ready(self._running(hub))
+            interval = self.notifier.watchdog_interval
+            if interval is not None:
+                watchdog = Watchdog(
+                    self.notifier, hub.health, self.config.health.radio_recovery, interval
+                )
+                tasks.append(loop.create_task(watchdog.run()))
+                LOGGER.info("systemd watchdog: pinging every %.1fs while healthy", interval)
+            tasks.append(loop.create_task(self._reloads(hub)))
+            await self._stop.wait()
+        finally:
+            self.notifier.stopping("stopping: flushing the uplink and closing the radio")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if lab is not None:
+                with contextlib.suppress(Exception):
+                    await lab.stop()
+            try:
+                await hub.stop()
+            except Exception as exc:
+                LOGGER.error("stop did not complete cleanly: %s: %s", type(exc).__name__, exc)
+        return 0
+
+    async def _until_healthy(self, hub: Hub) -> None:
+        """READY waits for the registered health checks (the outbox writer) to pass."""
+        said = False
+        while not self._stop.is_set():
+            verdict = judge(hub.health, self.config.health.radio_recovery)
+            if verdict.ok:
+                return
+            if not said:
+                LOGGER.warning("not ready yet: %s", verdict.reason)
+                said = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await self._stop.wait()
+
+    def _running(self, hub: Hub) -> str:
+        return (
+            f"running: mode {hub.consent.mode.value}, profile {hub.profile.name} "
+            f"v{hub.profile.version}, radio {self.config.radio.type}"
+        )
+
+    async def _reloads(self, hub: Hub) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            self.notifier.reloading()
+            try:
+                config = self.reread()
+                hub.reload(config)
+                if self.logs is not None:
+                    self.logs.set_level(config.log_level)
+            except ConfigError as exc:
+                LOGGER.error("reload refused, running settings kept: %s", exc)
+            except Exception as exc:
+                LOGGER.error(
+                    "reload failed, running settings kept: %s: %s", type(exc).__name__, exc
+                )
+            self.notifier.ready(self._running(hub))
+
+    def _lab_signals(self, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
+        app = hub.app
+        if isinstance(app, VirtualRadioApp):
+            loop.add_signal_handler(signal.SIGUSR1, app.simulate_dongle_lost)

@@ -1,0 +1,166 @@
+"""`make install` into a staging root (DESTDIR), `make uninstall`, and the CI unit check.
+
+systemctl cannot run here, so the install is staged; the pip step installs the agent's own wheel
+offline (--no-deps --no-index), so no network is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from agent.config import load_config
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    python = ROOT / ".venv" / "bin" / "python"
+    subprocess.run(
+        [python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, "."],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    [whl] = out.glob("han_agent-*.whl")
+    return whl
+
+
+def _install(action: str, root: Path, wheel: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        DESTDIR=str(root),
+        HAN_AGENT_PIP_ARGS="--no-deps --no-index",
+        HAN_AGENT_PACKAGE=str(wheel),
+    )
+    return subprocess.run(
+        ["bash", "scripts/install.sh", action],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_install_then_uninstall_into_a_staging_root(tmp_path: Path, wheel: Path) -> None:
+    root = tmp_path / "root"
+    done = _install("install", root, wheel)
+    assert done.returncode == 0, done.stderr
+    entry = root / "opt/han-agent/.venv/bin/han-agent"
+    assert os.access(entry, os.X_OK)
+    unit = (root / "etc/systemd/system/han-agent.service").read_text()
+    assert unit == (ROOT / "systemd/han-agent.service").read_text(), "default paths: unchanged"
+    assert "ExecStart=/opt/han-agent/.venv/bin/han-agent run --config /etc/han-agent/" in unit
+    rule = root / "etc/udev/rules.d/70-han-dongle.rules"
+    assert 'SYMLINK+="han-dongle"' in rule.read_text()
+    assert (root / "opt/han-agent/docs/operations.md").is_file()
+    # The config template is a valid config as installed, pointing at the udev name.
+    config = load_config(root / "etc/han-agent/config.toml")
+    assert config.radio.type == "ezsp" and config.radio.path == "/dev/han-dongle"
+    assert str(config.state_dir) == "/var/lib/han-agent"
+    assert config.profile_path == root / "etc/han-agent/restricted-profile.toml"
+    # The entry point runs. The staged venv was installed offline without dependencies, so
+    # they come from this test's own environment; the agent's code comes from the staged venv.
+    deps = next(p for p in sys.path if p.endswith("site-packages"))
+    helped = subprocess.run(
+        [entry, "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=deps),
+    )
+    assert "--log-format" in helped.stdout
+
+    # An upgrade keeps the site's config.
+    (root / "etc/han-agent/config.toml").write_text("# edited by the site\n")
+    again = _install("install", root, wheel)
+    assert again.returncode == 0, again.stderr
+    assert (root / "etc/han-agent/config.toml").read_text() == "# edited by the site\n"
+
+    gone = _install("uninstall", root, wheel)
+    assert gone.returncode == 0, gone.stderr
+    assert not (root / "opt/han-agent").exists()
+    assert not (root / "etc/systemd/system/han-agent.service").exists()
+    assert not rule.exists()
+    assert (root / "etc/han-agent/config.toml").exists(), "config is kept"
+
+
+def test_bad_action_and_relative_prefix_are_refused(tmp_path: Path, wheel: Path) -> None:
+    bad = _install("upgrade-everything", tmp_path, wheel)
+    assert bad.returncode == 2 and "usage: scripts/install.sh" in bad.stderr
+    env = dict(os.environ, DESTDIR=str(tmp_path), PREFIX="opt/han")
+    rel = subprocess.run(
+        ["bash", "scripts/install.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert rel.returncode == 2 and "opt/han must be an absolute path" in rel.stderr
+
+
+def test_udev_rules_are_well_formed() -> None:
+    pair = r'[A-Z]+(\{[a-zA-Z]+\})?(==|\+=|=)"[^"]*"'
+    line_re = re.compile(rf"^{pair}(, {pair})*$")
+    rules = [
+        line
+        for line in (ROOT / "systemd/70-han-dongle.rules").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert len(rules) == 4
+    for line in rules:
+        assert line_re.match(line), line
+        assert 'SUBSYSTEM=="tty"' in line and line.endswith('SYMLINK+="han-dongle"')
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    root = tmp_path_factory.mktemp("staged")
+    done = _install("install", root, wheel)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def _check_unit(unit: Path, stage: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "scripts/check-unit.sh"],
+        cwd=ROOT,
+        env=dict(os.environ, UNIT=str(unit), STAGE=str(stage)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_shipped_unit_passes_the_ci_check(staged: Path) -> None:
+    done = _check_unit(ROOT / "systemd/han-agent.service", staged)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "systemd-analyze verify" in done.stdout and ": clean" in done.stdout
+    score = re.search(r"Overall exposure level for han-agent.service: (\d+\.\d)", done.stdout)
+    assert score is not None and float(score.group(1)) <= 2.0
+
+
+def test_the_ci_check_fails_on_a_warning_and_on_exposure(tmp_path: Path, staged: Path) -> None:
+    shipped = (ROOT / "systemd/han-agent.service").read_text()
+    typo = tmp_path / "typo" / "han-agent.service"
+    typo.parent.mkdir()
+    typo.write_text(shipped.replace("Type=notify", "Typ=notify"))
+    done = _check_unit(typo, staged)
+    assert done.returncode == 1
+    assert "status 0" in done.stderr and "Unknown key 'Typ'" in done.stderr
+
+    weak = tmp_path / "weak" / "han-agent.service"
+    weak.parent.mkdir()
+    weakened = shipped
+    for strong in ("DynamicUser=yes", "ProtectSystem=strict", "MemoryDenyWriteExecute=yes"):
+        weakened = weakened.replace(strong, "")
+    weak.write_text(re.sub(r"(?m)^SystemCallFilter=.*$", "", weakened))
+    done = _check_unit(weak, staged)
+    assert done.returncode != 0, done.stdout
+    assert "clean" in done.stdout, "it verifies, but is too exposed"
