@@ -30,13 +30,14 @@ from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord
 from agent.health import Health
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
+from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
 from agent.state import load_consent
 from agent.uplink import Uplink
 from agent.view import LiveView
 from gbcs.classify import classify
 from gbcs.frame import Cra, FrameError, parse_frame
-from hal.radio import RadioSettings, open_radio
+from hal.radio import RadioSettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,8 +93,15 @@ class Hub:
         self.consent: ConsentRecord = load_consent(config.state_dir, config.initial_mode)
         self.counters = Counters()
         self.health = Health(config.health.silent_after)
-        self.app: zigpy.application.ControllerApplication | None = None
         self.router: HanRouter | None = None
+        self.radio = RadioSupervisor(
+            radio_settings(config),
+            config.state_dir,
+            self.health,
+            on_up=self._radio_up,
+            on_down=self._radio_down,
+            timing=SupervisorTiming(open_timeout=config.radio.open_timeout),
+        )
         self.uplink = Uplink(
             config.mqtt,
             config.topic_base,
@@ -111,20 +119,7 @@ class Hub:
         self.uplink.set_retained("consent", self._consent_payload())
         self._uplink_task = asyncio.get_running_loop().create_task(self.uplink.run())
         radio = self.config.radio
-        self.app = await open_radio(
-            RadioSettings(
-                type=radio.type,
-                path=radio.path,
-                baudrate=radio.baudrate,
-                flow_control=radio.flow_control,
-                channel=radio.channel,
-                ieee=":".join(self.config.hub_id[i : i + 2] for i in range(0, 16, 2)).lower(),
-            ),
-            self.config.state_dir,
-        )
-        self.health.radio("ok")
-        self.router = HanRouter(self.app, self.on_frame, self.health)
-        self.router.start()
+        await self.radio.start()  # the first attempt; on failure it keeps retrying behind us
         self._health_task = asyncio.get_running_loop().create_task(self._publish_health())
         self.event(
             f"hub {self.config.hub_id} up: radio {radio.type}, mode {self.consent.mode.value}, "
@@ -145,8 +140,25 @@ class Hub:
             self._uplink_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._uplink_task
-        if self.app is not None:
-            await self.app.shutdown()
+        await self.radio.stop()
+
+    @property
+    def app(self) -> zigpy.application.ControllerApplication | None:
+        """The radio's zigpy application while it is up, else None."""
+        return self.radio.app
+
+    def _radio_up(self, app: zigpy.application.ControllerApplication) -> None:
+        if self.router is None:
+            self.router = HanRouter(app, self.on_frame, self.health)
+            self.router.start()
+        else:
+            self.router.rebind(app)
+        self.event(f"radio {self.config.radio.type} up")
+
+    def _radio_down(self) -> None:
+        if self.router is not None:
+            self.router.unbind()
+        self.event(f"radio down: {self.radio.last_error}")
 
     def health_snapshot(self) -> dict[str, object]:
         return self.health.snapshot(
@@ -287,6 +299,22 @@ def _request_id_of(payload: bytes) -> str:
         if isinstance(value, str | int):
             return str(value)
     return ""
+
+
+def radio_settings(config: Config) -> RadioSettings:
+    radio = config.radio
+    return RadioSettings(
+        type=radio.type,
+        path=radio.path,
+        baudrate=radio.baudrate,
+        flow_control=radio.flow_control,
+        channel=radio.channel,
+        ieee=":".join(config.hub_id[i : i + 2] for i in range(0, 16, 2)).lower(),
+        pan_id=radio.pan_id,
+        extended_pan_id=radio.extended_pan_id,
+        network_key=radio.network_key,
+        backup_hours=radio.backup_hours,
+    )
 
 
 def load_profile(config: Config) -> Profile:

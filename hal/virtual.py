@@ -21,6 +21,7 @@ import zigpy.exceptions
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
+from hal import virtual_dongle
 from hal.se_profile import SmartEnergyProfileMixin
 from hal.sim.base import SimDevice
 
@@ -39,10 +40,32 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
     # -- radio lifecycle: nothing to open ---------------------------------------------------------
 
     async def connect(self) -> None:
-        return None
+        dongle = virtual_dongle.named(self.config["device"]["path"])
+        if dongle is None:
+            return
+        if not dongle.plugged:
+            raise dongle.missing()
+        dongle.app = self
+        dongle.opened += 1
+        if dongle.network is not None:
+            self._stored_network = dongle.network
+        self.sim_devices = dongle.sims  # the air outlives this application object
+        for sim in self.sim_devices.values():
+            sim.attach(self._from_device)
 
     async def disconnect(self) -> None:
-        return None
+        dongle = virtual_dongle.named(self.config["device"]["path"])
+        if dongle is not None and dongle.app is self:
+            self.dongle_lost()
+            dongle.app = None
+
+    def dongle_lost(self) -> None:
+        """The named dongle goes away: keep its NVRAM, and its devices stop hearing us."""
+        dongle = virtual_dongle.named(self.config["device"]["path"])
+        if dongle is not None:
+            dongle.network = self._stored_network
+        for sim in self.sim_devices.values():
+            sim.attach(_nobody_listening)
 
     async def add_endpoint(self, descriptor: zdo_t.SimpleDescriptor) -> None:
         return None
@@ -151,3 +174,7 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
 
     def _from_device(self, packet: t.ZigbeePacket) -> None:
         asyncio.get_running_loop().call_soon(self.packet_received, packet)
+
+
+def _nobody_listening(packet: t.ZigbeePacket) -> None:
+    """A device transmitting while its coordinator's dongle is unplugged: lost on the air."""
