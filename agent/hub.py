@@ -22,6 +22,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import zigpy.application
 
@@ -29,7 +30,9 @@ from agent import envelope
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord
 from agent.health import Health
+from agent.joins import JoinManager
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
+from agent.radio_backup import backup_now, periodic_backups
 from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
 from agent.state import load_consent
@@ -106,8 +109,10 @@ class Hub:
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=("down/gbcs",),
+            subscriptions=("down/gbcs", "bridge/request/permit_join"),
         )
+        self.joins = JoinManager(config.devices, lambda: self.radio.app)
+        self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
 
@@ -120,6 +125,11 @@ class Hub:
         self._uplink_task = asyncio.get_running_loop().create_task(self.uplink.run())
         radio = self.config.radio
         await self.radio.start()  # the first attempt; on failure it keeps retrying behind us
+        self._spawn(
+            periodic_backups(
+                lambda: self.radio.app, self.radio.up, self.config.state_dir, radio.backup_hours
+            )
+        )
         self._health_task = asyncio.get_running_loop().create_task(self._publish_health())
         self.event(
             f"hub {self.config.hub_id} up: radio {radio.type}, mode {self.consent.mode.value}, "
@@ -140,6 +150,10 @@ class Hub:
             self._uplink_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._uplink_task
+        for task in list(self._radio_tasks):
+            task.cancel()
+        await asyncio.gather(*self._radio_tasks, return_exceptions=True)
+        await self.joins.close()
         await self.radio.stop()
 
     @property
@@ -153,12 +167,25 @@ class Hub:
             self.router.start()
         else:
             self.router.rebind(app)
+        self.joins.radio_up()
+        self._spawn(backup_now(app, self.config.state_dir, "radio-up"))
         self.event(f"radio {self.config.radio.type} up")
 
     def _radio_down(self) -> None:
+        self.joins.radio_down()
         if self.router is not None:
             self.router.unbind()
         self.event(f"radio down: {self.radio.last_error}")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._radio_tasks.add(task)
+        task.add_done_callback(self._radio_task_done)
+
+    def _radio_task_done(self, task: asyncio.Task[object]) -> None:
+        self._radio_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOGGER.warning("radio housekeeping failed: %r", task.exception())
 
     def health_snapshot(self) -> dict[str, object]:
         return self.health.snapshot(
@@ -235,6 +262,28 @@ class Hub:
     async def on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.uplink.topic("down/gbcs"):
             await self._on_down_gbcs(payload)
+        elif topic == self.uplink.topic("bridge/request/permit_join"):
+            await self._on_permit_join(payload)
+
+    async def _on_permit_join(self, payload: bytes) -> None:
+        """{"seconds": N, "transaction": any}: the operator's time-limited open join."""
+        transaction = None
+        try:
+            request = json.loads(payload)
+            if not isinstance(request, dict):
+                raise ValueError("the request must be a JSON object")
+            transaction = request.get("transaction")
+            await self.joins.permit_open(request.get("seconds"))
+            answer: dict[str, object] = {"status": "ok", "data": {"seconds": request["seconds"]}}
+        except (ValueError, LookupError, TypeError) as exc:
+            answer = {"status": "error", "error": str(exc)}
+        except Exception as exc:
+            answer = {"status": "error", "error": f"the radio refused: {exc!r}"}
+        if transaction is not None:
+            answer["transaction"] = transaction
+        self.uplink.publish(
+            "bridge/response/permit_join", json.dumps(answer, separators=(",", ":")).encode(), qos=1
+        )
 
     async def _on_down_gbcs(self, payload: bytes) -> None:
         try:

@@ -61,3 +61,15 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
         """The EZSP protocol version the NCP speaks (None before connect)."""
         ezsp: Any = self._ezsp
         return None if ezsp is None else int(ezsp.ezsp_version)
+
+    async def firmware_info(self) -> dict[str, Any]:
+        """What `han-agent radio check` prints about the NCP, readable before a network exists."""
+        ezsp: Any = self._ezsp
+        manufacturer, board, version = await ezsp.get_board_info()
+        return {
+            "stack": "EZSP (bellows)",
+            "ezsp_protocol": int(ezsp.ezsp_version),
+            "firmware": version,
+            "manufacturer": manufacturer,
+            "board": board,
+        }
