@@ -12,13 +12,14 @@ import sys
 from types import ModuleType
 
 from agent.commands import decode as decode_command
+from agent.commands import radio as radio_command
 from agent.commands import run as run_command
 from agent.config import EX_CONFIG, ConfigError
 from agent.state import StateError
 
 EX_DATAERR = 65
 
-COMMANDS: tuple[ModuleType, ...] = (run_command, decode_command)
+COMMANDS: tuple[ModuleType, ...] = (run_command, decode_command, radio_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.consent import Mode
+from agent.device_log import DeviceLogEntry, parse_device_log
 
 EX_CONFIG = 78
 
@@ -54,6 +55,11 @@ class RadioConfig:
     baudrate: int
     flow_control: str | None
     channel: int
+    pan_id: int | None = None
+    extended_pan_id: str | None = None
+    network_key: str | None = None
+    backup_hours: float = 24.0
+    open_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class Config:
     outbox: OutboxConfig
     log_level: str
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    devices: tuple[DeviceLogEntry, ...] = ()
 
     @property
     def topic_base(self) -> str:
@@ -134,6 +141,22 @@ def _between(low: float, high: float) -> Check:
         return None if low <= value <= high else f"a number from {low} to {high}"
 
     return check
+
+
+def _hex_digits(count: int) -> Check:
+    def check(value: Any) -> str | None:
+        ok = len(value) == count and all(c in "0123456789abcdefABCDEF" for c in value)
+        return None if ok else f"{count} hex digits"
+
+    return check
+
+
+def _device_log(value: Any) -> str | None:
+    try:
+        parse_device_log(value)
+    except ValueError as exc:
+        return f"[[devices]] entries with eui64 and install_code ({exc})"
+    return None
 
 
 def _mqtt_url(value: Any) -> str | None:
@@ -180,7 +203,13 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
             STR, "none", "'hardware', 'software' or 'none'", _one_of("hardware", "software", "none")
         ),
         "channel": Key(INT, 15, "a Zigbee channel from 11 to 26", _between(11, 26)),
+        "pan_id": Key(INT, None, "a PAN id from 1 to 65534", _between(1, 0xFFFE)),
+        "extended_pan_id": Key(STR, None, "16 hex digits", _hex_digits(16)),
+        "network_key": Key(STR, None, "32 hex digits", _hex_digits(32)),
+        "backup_hours": Key(NUM, 24, "hours from 0.1 to 720", _between(0.1, 720)),
+        "open_timeout": Key(NUM, 60, "seconds from 5 to 600", _between(5, 600)),
     },
+    "devices": Key((list,), [], "[[devices]] entries with eui64 and install_code", _device_log),
     "state": {
         "dir": Key(STR, "state", "a directory path"),
     },
@@ -331,6 +360,11 @@ def load_config(
             baudrate=radio["baudrate"],
             flow_control=None if radio["flow_control"] == "none" else radio["flow_control"],
             channel=radio["channel"],
+            pan_id=radio["pan_id"],
+            extended_pan_id=radio["extended_pan_id"],
+            network_key=radio["network_key"],
+            backup_hours=float(radio["backup_hours"]),
+            open_timeout=float(radio["open_timeout"]),
         ),
         state_dir=base / values["state"]["dir"],
         initial_mode=Mode(values["consent"]["initial_mode"]),
@@ -355,6 +389,7 @@ def load_config(
         ),
         log_level=values["log"]["level"],
         raw=values,
+        devices=parse_device_log(values["devices"]),
     )
 
 

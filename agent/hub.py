@@ -22,6 +22,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import zigpy.application
 
@@ -29,15 +30,18 @@ from agent import envelope
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode
 from agent.health import Health
+from agent.joins import JoinManager
 from agent.outbox import Outbox
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
+from agent.radio_backup import backup_now, periodic_backups
+from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
 from agent.state import load_consent
 from agent.uplink import Uplink
 from agent.view import LiveView
 from gbcs.classify import classify
 from gbcs.frame import Cra, FrameError, parse_frame
-from hal.radio import RadioSettings, open_radio
+from hal.radio import RadioSettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -100,15 +104,25 @@ class Hub:
             window=config.outbox.window,
         )
         self.health.add_section("outbox", self.outbox.stats)
-        self.app: zigpy.application.ControllerApplication | None = None
+        self.health.add_check("outbox", self._outbox_check)
         self.router: HanRouter | None = None
+        self.radio = RadioSupervisor(
+            radio_settings(config),
+            config.state_dir,
+            self.health,
+            on_up=self._radio_up,
+            on_down=self._radio_down,
+            timing=SupervisorTiming(open_timeout=config.radio.open_timeout),
+        )
         self.uplink = Uplink(
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=("down/gbcs",),
+            subscriptions=("down/gbcs", "bridge/request/permit_join"),
             outbox=self.outbox,
         )
+        self.joins = JoinManager(config.devices, lambda: self.radio.app)
+        self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
 
@@ -121,20 +135,12 @@ class Hub:
         self.uplink.set_retained("consent", self._consent_payload())
         self._uplink_task = asyncio.get_running_loop().create_task(self.uplink.run())
         radio = self.config.radio
-        self.app = await open_radio(
-            RadioSettings(
-                type=radio.type,
-                path=radio.path,
-                baudrate=radio.baudrate,
-                flow_control=radio.flow_control,
-                channel=radio.channel,
-                ieee=":".join(self.config.hub_id[i : i + 2] for i in range(0, 16, 2)).lower(),
-            ),
-            self.config.state_dir,
+        await self.radio.start()  # the first attempt; on failure it keeps retrying behind us
+        self._spawn(
+            periodic_backups(
+                lambda: self.radio.app, self.radio.up, self.config.state_dir, radio.backup_hours
+            )
         )
-        self.health.radio("ok")
-        self.router = HanRouter(self.app, self.on_frame, self.health)
-        self.router.start()
         self._health_task = asyncio.get_running_loop().create_task(self._publish_health())
         self.event(
             f"hub {self.config.hub_id} up: radio {radio.type}, mode {self.consent.mode.value}, "
@@ -148,12 +154,16 @@ class Hub:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
-        # Stop taking frames, commit what was accepted, flush what the broker will take, say
-        # offline, and only then close the outbox: what was not acknowledged stays on disk.
+        # Stop taking frames (router, radio), commit what was accepted, flush what the broker
+        # will take, say offline, and only then close the outbox: what the broker did not
+        # acknowledge stays on disk for the next start.
         if self.router is not None:
             await self.router.close()
-        if self.app is not None:
-            await self.app.shutdown()
+        for task in list(self._radio_tasks):
+            task.cancel()
+        await asyncio.gather(*self._radio_tasks, return_exceptions=True)
+        await self.joins.close()
+        await self.radio.stop()
         with contextlib.suppress(Exception):
             await self.outbox.flush()
         await self.uplink.close()
@@ -162,6 +172,43 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._uplink_task
         await self.outbox.close()
+
+    def _outbox_check(self) -> tuple[bool, str]:
+        """The watchdog's view of the outbox: its writer is alive and its last commit worked."""
+        if self.outbox.writer_healthy():
+            return True, ""
+        return False, f"outbox writer: {self.outbox.last_commit_error or 'not running'}"
+
+    @property
+    def app(self) -> zigpy.application.ControllerApplication | None:
+        """The radio's zigpy application while it is up, else None."""
+        return self.radio.app
+
+    def _radio_up(self, app: zigpy.application.ControllerApplication) -> None:
+        if self.router is None:
+            self.router = HanRouter(app, self.on_frame, self.health)
+            self.router.start()
+        else:
+            self.router.rebind(app)
+        self.joins.radio_up()
+        self._spawn(backup_now(app, self.config.state_dir, "radio-up"))
+        self.event(f"radio {self.config.radio.type} up")
+
+    def _radio_down(self) -> None:
+        self.joins.radio_down()
+        if self.router is not None:
+            self.router.unbind()
+        self.event(f"radio down: {self.radio.last_error}")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._radio_tasks.add(task)
+        task.add_done_callback(self._radio_task_done)
+
+    def _radio_task_done(self, task: asyncio.Task[object]) -> None:
+        self._radio_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOGGER.warning("radio housekeeping failed: %r", task.exception())
 
     def reload(self, config: Config) -> str:
         """SIGHUP: take the profile (and log level) from a re-read config; the radio stays up.
@@ -274,6 +321,28 @@ class Hub:
     async def on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.uplink.topic("down/gbcs"):
             await self._on_down_gbcs(payload)
+        elif topic == self.uplink.topic("bridge/request/permit_join"):
+            await self._on_permit_join(payload)
+
+    async def _on_permit_join(self, payload: bytes) -> None:
+        """{"seconds": N, "transaction": any}: the operator's time-limited open join."""
+        transaction = None
+        try:
+            request = json.loads(payload)
+            if not isinstance(request, dict):
+                raise ValueError("the request must be a JSON object")
+            transaction = request.get("transaction")
+            await self.joins.permit_open(request.get("seconds"))
+            answer: dict[str, object] = {"status": "ok", "data": {"seconds": request["seconds"]}}
+        except (ValueError, LookupError, TypeError) as exc:
+            answer = {"status": "error", "error": str(exc)}
+        except Exception as exc:
+            answer = {"status": "error", "error": f"the radio refused: {exc!r}"}
+        if transaction is not None:
+            answer["transaction"] = transaction
+        self.uplink.publish(
+            "bridge/response/permit_join", json.dumps(answer, separators=(",", ":")).encode(), qos=1
+        )
 
     async def _on_down_gbcs(self, payload: bytes) -> None:
         try:
@@ -343,6 +412,22 @@ def _request_id_of(payload: bytes) -> str:
         if isinstance(value, str | int):
             return str(value)
     return ""
+
+
+def radio_settings(config: Config) -> RadioSettings:
+    radio = config.radio
+    return RadioSettings(
+        type=radio.type,
+        path=radio.path,
+        baudrate=radio.baudrate,
+        flow_control=radio.flow_control,
+        channel=radio.channel,
+        ieee=":".join(config.hub_id[i : i + 2] for i in range(0, 16, 2)).lower(),
+        pan_id=radio.pan_id,
+        extended_pan_id=radio.extended_pan_id,
+        network_key=radio.network_key,
+        backup_hours=radio.backup_hours,
+    )
 
 
 def load_profile(config: Config) -> Profile:

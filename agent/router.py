@@ -87,12 +87,36 @@ class HanRouter:
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
+        self._bound: zigpy.application.ControllerApplication | None = None
 
     def start(self) -> None:
         self.app.add_listener(self)
+        self._bound = self.app
         for device in list(self.app.devices.values()):
             if device.nwk != self.app.state.node_info.nwk and device.is_initialized:
                 self.device_initialized(device)
+
+    def rebind(self, app: zigpy.application.ControllerApplication) -> None:
+        """The radio came back as a new application: listen to it and re-open every tunnel.
+
+        The known devices stay known (the HAN did not change while the dongle was away); their
+        tunnels belonged to the old radio session, so each is requested again.
+        """
+        self.unbind()
+        self.app = app
+        self.start()
+
+    def unbind(self) -> None:
+        """The radio is gone: stop listening to it; no tunnel is usable until `rebind`."""
+        if self._bound is not None:
+            self._bound.remove_listener(self)
+            self._bound = None
+        for task in list(self._tasks):
+            task.cancel()
+        for han in self.devices.values():
+            han.tunnel_id = None
+        for event in self.tunnel_ready.values():
+            event.clear()
 
     # zigpy application listener -------------------------------------------------------------------
 
@@ -112,11 +136,6 @@ class HanRouter:
             task = asyncio.get_running_loop().create_task(self._open_tunnel(han, endpoint))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    def connection_lost(self, exc: Exception) -> None:
-        """zigpy lost the radio (dongle unplugged, serial error): health says so."""
-        self.health.radio("fault", f"connection to the radio lost: {exc}")
-        LOGGER.error("connection to the radio lost: %s", exc)
 
     def device_left(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)

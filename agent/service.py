@@ -14,7 +14,7 @@ Theory of operation, in order:
    config is logged and the running settings stay.
 5. SIGTERM or SIGINT: STOPPING=1 first, then the lab stops, then `hub.stop()` (stop taking frames,
    flush what can be flushed, publish offline, close the radio). Exit status 0.
-6. Lab only: SIGUSR1 pulls the virtual dongle (`VirtualRadioApp.simulate_dongle_lost`), so the
+6. Lab only: SIGUSR1 pulls a named virtual dongle (`hal.virtual_dongle.unplug`), so the
    fault path can be exercised end to end. It is not installed outside the lab.
 """
 
@@ -34,6 +34,7 @@ from agent.logs import LogControl
 from agent.notify import Notifier
 from agent.view import LiveView
 from agent.watchdog import Watchdog, judge
+from hal import virtual_dongle
 from hal.virtual import VirtualRadioApp
 
 LOGGER = logging.getLogger(__name__)
@@ -149,6 +150,10 @@ class Service:
             self.notifier.ready(self._running(hub))
 
     def _lab_signals(self, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
-        app = hub.app
-        if isinstance(app, VirtualRadioApp):
-            loop.add_signal_handler(signal.SIGUSR1, app.simulate_dongle_lost)
+        """Lab only: SIGUSR1 pulls a named virtual dongle (`virtual://NAME`), SIGUSR2 plugs it
+        back, through zigpy's own connection_lost path (hal/virtual_dongle.py)."""
+        path = hub.config.radio.path
+        if not isinstance(hub.app, VirtualRadioApp) or virtual_dongle.named(path) is None:
+            return
+        loop.add_signal_handler(signal.SIGUSR1, virtual_dongle.unplug, path)
+        loop.add_signal_handler(signal.SIGUSR2, virtual_dongle.replug, path)

@@ -1,11 +1,75 @@
-"""The EZSP radio: a Silicon Labs EFR32 dongle through bellows, with the Smart Energy fix."""
+"""The EZSP radio: a Silicon Labs EFR32 dongle through bellows, with the Smart Energy fix.
+
+The hub's own endpoint 1 is registered on the NCP as a Smart Energy (0x0109) Communications Hub
+endpoint, in place of the Home Automation IAS endpoint bellows registers there by default: meters
+address the CHF on the SE profile, zigpy answers from the endpoint it was addressed on, and the
+virtual radio's coordinator has the same endpoint. bellows needs an endpoint 1 to exist (its group
+handling lives there); the Green Power endpoint is kept because zigpy's GP support expects it, and
+the ZLL endpoint is dropped (nothing on a GB HAN speaks ZLL).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import zigpy.profiles.zgp
+import zigpy.zdo.types as zdo_t
+import zigpy.zgp.types
 from bellows.zigbee.application import ControllerApplication as BellowsApplication
+from zigpy.zcl.clusters.general import GreenPowerProxy
 
 from hal.se_profile import SmartEnergyProfileMixin
 
+HUB_ENDPOINT_ID = 1
+PROFILE_SMART_ENERGY = 0x0109
+DEVICE_TYPE_ESP = 0x0500  # Energy Service Portal: the role a GB CH plays on the HAN
+HUB_INPUT_CLUSTERS = (0x0000, 0x000A, 0x0019, 0x0700, 0x0703, 0x0704, 0x0800)
+HUB_OUTPUT_CLUSTERS = (0x0702, 0x0704, 0x0800)
+
+
+def hub_endpoint() -> zdo_t.SimpleDescriptor:
+    return zdo_t.SimpleDescriptor(
+        endpoint=HUB_ENDPOINT_ID,
+        profile=PROFILE_SMART_ENERGY,
+        device_type=DEVICE_TYPE_ESP,
+        device_version=0,
+        input_clusters=list(HUB_INPUT_CLUSTERS),
+        output_clusters=list(HUB_OUTPUT_CLUSTERS),
+    )
+
 
 class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
-    """bellows' application, hearing the Smart Energy profile."""
+    """bellows' application, hearing the Smart Energy profile on an SE endpoint."""
+
+    async def register_endpoints(self) -> None:
+        await self.add_endpoint(hub_endpoint())
+        await self.add_endpoint(
+            zdo_t.SimpleDescriptor(
+                endpoint=zigpy.zgp.types.GP_ENDPOINT,
+                profile=zigpy.profiles.zgp.PROFILE_ID,
+                device_type=zigpy.profiles.zgp.DeviceType.COMBO_BASIC,
+                device_version=0,
+                input_clusters=[GreenPowerProxy.cluster_id],
+                output_clusters=[GreenPowerProxy.cluster_id],
+            )
+        )
+        endpoints: Any = self.config.get("additional_endpoints", [])
+        for endpoint in endpoints:
+            await self.add_endpoint(endpoint)
+
+    def ezsp_protocol_version(self) -> int | None:
+        """The EZSP protocol version the NCP speaks (None before connect)."""
+        ezsp: Any = self._ezsp
+        return None if ezsp is None else int(ezsp.ezsp_version)
+
+    async def firmware_info(self) -> dict[str, Any]:
+        """What `han-agent radio check` prints about the NCP, readable before a network exists."""
+        ezsp: Any = self._ezsp
+        manufacturer, board, version = await ezsp.get_board_info()
+        return {
+            "stack": "EZSP (bellows)",
+            "ezsp_protocol": int(ezsp.ezsp_version),
+            "firmware": version,
+            "manufacturer": manufacturer,
+            "board": board,
+        }

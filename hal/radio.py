@@ -2,24 +2,27 @@
 
 Radios are plug-ins behind zigpy's application class, as in zigpy itself: "virtual" for the
 in-memory radio with simulated devices, "ezsp" for a Silicon Labs dongle through bellows. Both
-get the Smart Energy profile fix and an SE-profile endpoint for the hub.
+get the Smart Energy profile fix and an SE-profile endpoint 1 for the hub (hal/ezsp.py says how).
+
+The network and device database live in `<state dir>/zigbee.db`. On first start a network is
+formed with the configured channel, and the configured PAN id, extended PAN id and network key
+when given (zigpy generates random ones otherwise); on later starts the radio's own network is
+used, or the most recent backup is restored onto a blank radio. zigpy's own periodic backups go
+into the database every `backup_hours`. Its radio watchdog loop is off: the agent's radio
+supervisor feeds the same watchdog more often and owns what happens when it fails.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import zigpy.application
 
-HUB_ENDPOINT = {
-    "endpoint": 1,
-    "profile": 0x0109,
-    "device_type": 0x0500,  # ESP / Communications Hub
-    "input_clusters": [0x0000, 0x000A, 0x0019, 0x0700, 0x0703, 0x0704, 0x0800],
-    "output_clusters": [0x0702, 0x0704, 0x0800],
-}
+DATABASE_NAME = "zigbee.db"
 
 
 @dataclass(frozen=True)
@@ -30,26 +33,39 @@ class RadioSettings:
     flow_control: str | None = None
     channel: int = 15
     ieee: str = "00:db:12:34:56:78:90:a2"
+    pan_id: int | None = None
+    extended_pan_id: str | None = None  # 16 hex digits
+    network_key: str | None = None  # 32 hex digits
+    backup_hours: float = 24.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def zigpy_config(settings: RadioSettings, state_dir: Path) -> dict[str, Any]:
     """The raw zigpy config dict (zigpy's schema is not idempotent: pass it raw, once)."""
+    network: dict[str, Any] = {"channel": settings.channel, "channels": [settings.channel]}
+    if settings.pan_id is not None:
+        network["pan_id"] = settings.pan_id
+    if settings.extended_pan_id:
+        epid = bytes.fromhex(settings.extended_pan_id)
+        network["extended_pan_id"] = ":".join(f"{b:02x}" for b in epid)
+    if settings.network_key:
+        network["key"] = list(bytes.fromhex(settings.network_key))
     config: dict[str, Any] = {
         "device": {"path": settings.path or "virtual://"},
-        "network": {"channel": settings.channel, "channels": [settings.channel]},
+        "network": network,
         "ota": {"enabled": False},  # the default providers fetch over HTTP
         "topology_scan_enabled": False,
-        "database_path": str(state_dir / "zigbee.db"),
+        "database_path": str(state_dir / DATABASE_NAME),
         "database_commit_interval": 1,
+        "watchdog_enabled": False,  # agent/radio_supervisor.py feeds it and acts on failure
+        "backup_enabled": True,
+        "backup_period": max(1, round(settings.backup_hours * 60)),  # zigpy wants minutes
     }
     if settings.type == "virtual":
-        config["watchdog_enabled"] = False
         config["virtual_ieee"] = settings.ieee
     else:
         config["device"]["baudrate"] = settings.baudrate
         config["device"]["flow_control"] = settings.flow_control
-        config["additional_endpoints"] = [HUB_ENDPOINT]
     config.update(settings.extra)
     return config
 
@@ -67,8 +83,20 @@ def radio_class(kind: str) -> type[zigpy.application.ControllerApplication]:
 
 
 async def open_radio(
-    settings: RadioSettings, state_dir: Path
+    settings: RadioSettings, state_dir: Path, *, auto_form: bool = True
 ) -> zigpy.application.ControllerApplication:
-    """Open the radio, form or restore the network, and return the running application."""
+    """Open the radio, form or restore the network, and return the running application.
+
+    Safe to cancel (a caller's timeout): the half-open radio and the database are closed before
+    the cancellation goes on, so a retry finds the serial port and the database free. zigpy's own
+    `startup` cleans up only after an exception, not after a cancellation.
+    """
     cls = radio_class(settings.type)
-    return await cls.new(zigpy_config(settings, state_dir), auto_form=True, start_radio=True)
+    app = await cls.new(zigpy_config(settings, state_dir), start_radio=False)
+    try:
+        await app.startup(auto_form=auto_form)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(app.shutdown())
+        raise
+    return app

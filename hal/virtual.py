@@ -21,6 +21,7 @@ import zigpy.exceptions
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
+from hal import virtual_dongle
 from hal.se_profile import SmartEnergyProfileMixin
 from hal.sim.base import SimDevice
 
@@ -35,15 +36,36 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
         self.sim_devices: dict[t.NWK, SimDevice] = {}
         self._stored_network: tuple[Any, Any] | None = None
         self.tx_count = 0
-        self.unplugged = False
 
     # -- radio lifecycle: nothing to open ---------------------------------------------------------
 
     async def connect(self) -> None:
-        return None
+        dongle = virtual_dongle.named(self.config["device"]["path"])
+        if dongle is None:
+            return
+        if not dongle.plugged:
+            raise dongle.missing()
+        dongle.app = self
+        dongle.opened += 1
+        if dongle.network is not None:
+            self._stored_network = dongle.network
+        self.sim_devices = dongle.sims  # the air outlives this application object
+        for sim in self.sim_devices.values():
+            sim.attach(self._from_device)
 
     async def disconnect(self) -> None:
-        return None
+        dongle = virtual_dongle.named(self.config["device"]["path"])
+        if dongle is not None and dongle.app is self:
+            self.dongle_lost()
+            dongle.app = None
+
+    def dongle_lost(self) -> None:
+        """The named dongle goes away: keep its NVRAM, and its devices stop hearing us."""
+        dongle = virtual_dongle.named(self.config["device"]["path"])
+        if dongle is not None:
+            dongle.network = self._stored_network
+        for sim in self.sim_devices.values():
+            sim.attach(_nobody_listening)
 
     async def add_endpoint(self, descriptor: zdo_t.SimpleDescriptor) -> None:
         return None
@@ -117,19 +139,7 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
 
     # -- the air ----------------------------------------------------------------------------------
 
-    def simulate_dongle_lost(self) -> None:
-        """Lab and test hook: behave as a dongle pulled out of its USB port.
-
-        Sending fails from now on, and zigpy's own `connection_lost` path runs, exactly as
-        bellows calls it when the serial port goes away, so whatever listens for a lost radio
-        (the hub's health) reacts as it would on a Pi. Nothing outside the lab calls this.
-        """
-        self.unplugged = True
-        self.connection_lost(ConnectionError("virtual dongle unplugged (lab)"))
-
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
-        if self.unplugged:
-            raise zigpy.exceptions.DeliveryError("virtual dongle unplugged (lab)")
         self.tx_count += 1
         dst = packet.dst
         if dst.addr_mode == t.AddrMode.NWK:
@@ -164,3 +174,7 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
 
     def _from_device(self, packet: t.ZigbeePacket) -> None:
         asyncio.get_running_loop().call_soon(self.packet_received, packet)
+
+
+def _nobody_listening(packet: t.ZigbeePacket) -> None:
+    """A device transmitting while its coordinator's dongle is unplugged: lost on the air."""

@@ -119,6 +119,7 @@ def write_config(
     interval: float = 0.2,
     mqtt_url: str | None = None,
     mqtt_extra: str = "",
+    radio_path: str = "",
 ) -> Path:
     """A hub config in `directory`, with its own state dir and a hub id no other test uses."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -133,6 +134,7 @@ keepalive = 5
 {mqtt_extra}
 [radio]
 type = "virtual"
+path = "{radio_path}"
 [state]
 dir = "state"
 [consent]

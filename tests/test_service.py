@@ -72,7 +72,11 @@ def _stop(agent: subprocess.Popen[bytes]) -> str:
 
 async def test_ready_pings_fault_and_stopping(tmp_path: Path, broker: Broker) -> None:
     config = write_config(
-        tmp_path, broker, lab=True, extra="[health]\nradio_recovery = 2\ninterval = 1"
+        tmp_path,
+        broker,
+        lab=True,
+        extra="[health]\nradio_recovery = 2\ninterval = 1",
+        radio_path="virtual://service-test",  # a named dongle the lab's SIGUSR1 can pull
     )
     notify = NotifySocket(tmp_path / "notify.sock")
     agent = _start(config, notify.path, watchdog_usec=1_000_000)  # ping every 0.5 s
@@ -113,7 +117,7 @@ async def test_ready_pings_fault_and_stopping(tmp_path: Path, broker: Broker) ->
         err = _stop(agent)
         notify.sock.close()
     assert "withholding the systemd watchdog ping: radio fault" in err
-    assert "<3>ERROR agent.router: connection to the radio lost" in err
+    assert "<3>ERROR agent.radio_supervisor: radio lost" in err
 
 
 async def test_sighup_reloads_the_profile_without_a_restart(tmp_path: Path, broker: Broker) -> None:
