@@ -27,11 +27,11 @@ import zigpy.application
 
 from agent import envelope
 from agent.config import Config, ConfigError
-from agent.consent import ConsentRecord
+from agent.consent import ConsentRecord, ProfileRef
+from agent.consent_service import open_consent
 from agent.health import Health
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
 from agent.router import HanRouter
-from agent.state import load_consent
 from agent.uplink import Uplink
 from agent.view import LiveView
 from gbcs.classify import classify
@@ -89,7 +89,11 @@ class Hub:
         self.config = config
         self.view = view
         self.profile: Profile = load_profile(config)
-        self.consent: ConsentRecord = load_consent(config.state_dir, config.initial_mode)
+        self.consent_service = open_consent(
+            config, ProfileRef(self.profile.name, self.profile.version, self.profile.digest)
+        )
+        # Read by on_frame for every frame; replaced (never mutated) when a change is accepted.
+        self.consent: ConsentRecord = self.consent_service.record
         self.counters = Counters()
         self.health = Health(config.health.silent_after)
         self.app: zigpy.application.ControllerApplication | None = None
@@ -98,7 +102,7 @@ class Hub:
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=("down/gbcs",),
+            subscriptions=("down/gbcs", "bridge/request/consent"),
         )
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -178,7 +182,11 @@ class Hub:
 
     def _consent_payload(self) -> bytes:
         record = self.consent.to_dict()
-        record["profile"] = {"name": self.profile.name, "version": self.profile.version}
+        record["profile_in_force"] = {
+            "name": self.profile.name,
+            "version": self.profile.version,
+            "sha256": self.profile.digest,
+        }
         return json.dumps(record, separators=(",", ":")).encode()
 
     def event(self, text: str) -> None:
@@ -223,6 +231,19 @@ class Hub:
     async def on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.uplink.topic("down/gbcs"):
             await self._on_down_gbcs(payload)
+        elif topic == self.uplink.topic("bridge/request/consent"):
+            await self._on_consent_request(payload)
+
+    async def _on_consent_request(self, payload: bytes) -> None:
+        answer = await self.consent_service.handle(payload)
+        if answer.changed:
+            self.consent = self.consent_service.record  # the next frame is decided by it
+            self.uplink.set_retained("consent", self._consent_payload())
+            self.uplink.set_retained(
+                "health", json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
+            )
+            self.event(f"consent: mode {self.consent.mode.value} set by {self.consent.set_by}")
+        self.uplink.publish("bridge/response/consent", answer.payload, qos=1)
 
     async def _on_down_gbcs(self, payload: bytes) -> None:
         try:
