@@ -1,5 +1,5 @@
 # Convenience targets; each is a thin wrapper over scripts/ so the README's commands stay the truth.
-.PHONY: setup lab test lint fuzz bench-gbcs clean install uninstall check-unit
+.PHONY: setup lab test lint fuzz bench-gbcs consent-crash clean install uninstall check-unit
 
 setup:
 	bash scripts/setup.sh
@@ -35,3 +35,8 @@ check-unit:
 
 clean:
 	rm -rf .venv state .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The full crash-consistency run of the consent state: 200 SIGKILLs of a running agent while it
+# applies signed changes (CI runs a few on every submission).
+consent-crash:
+	CONSENT_CRASH_KILLS=200 .venv/bin/pytest tests/test_consent_crash.py -q -s -o timeout=1800

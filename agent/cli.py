@@ -11,7 +11,9 @@ import argparse
 import sys
 from types import ModuleType
 
+from agent.commands import consent as consent_command
 from agent.commands import decode as decode_command
+from agent.commands import keys as keys_command
 from agent.commands import radio as radio_command
 from agent.commands import run as run_command
 from agent.config import EX_CONFIG, ConfigError
@@ -19,7 +21,13 @@ from agent.state import StateError
 
 EX_DATAERR = 65
 
-COMMANDS: tuple[ModuleType, ...] = (run_command, decode_command, radio_command)
+COMMANDS: tuple[ModuleType, ...] = (
+    run_command,
+    decode_command,
+    radio_command,
+    keys_command,
+    consent_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.consent import Mode
+from agent.consent_command import Site
 from agent.device_log import DeviceLogEntry, parse_device_log
 
 EX_CONFIG = 78
@@ -99,6 +100,8 @@ class Config:
     health: HealthConfig
     outbox: OutboxConfig
     log_level: str
+    trust_dir: Path
+    site: Site
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     devices: tuple[DeviceLogEntry, ...] = ()
 
@@ -216,6 +219,13 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
     "consent": {
         "initial_mode": Key(STR, "full", "'full' or 'restricted'", _one_of("full", "restricted")),
         "profile": Key(STR, "restricted-profile.toml", "a path to the restricted profile"),
+    },
+    "trust": {
+        "dir": Key(STR, "trust", "a directory of supplier public keys (PEM)"),
+    },
+    "site": {
+        "network_managed": Key(BOOL, False, "true or false"),
+        "radio_teleswitched": Key(BOOL, False, "true or false"),
     },
     "lab": {
         "enabled": Key(BOOL, False, "true or false"),
@@ -388,6 +398,11 @@ def load_config(
             window=float(values["outbox"]["window"]),
         ),
         log_level=values["log"]["level"],
+        trust_dir=base / values["trust"]["dir"],
+        site=Site(
+            network_managed=values["site"]["network_managed"],
+            radio_teleswitched=values["site"]["radio_teleswitched"],
+        ),
         raw=values,
         devices=parse_device_log(values["devices"]),
     )

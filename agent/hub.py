@@ -28,7 +28,8 @@ import zigpy.application
 
 from agent import envelope
 from agent.config import Config, ConfigError
-from agent.consent import ConsentRecord, Mode
+from agent.consent import ConsentRecord, Mode, ProfileRef
+from agent.consent_service import open_consent
 from agent.health import Health
 from agent.joins import JoinManager
 from agent.outbox import Outbox
@@ -36,7 +37,6 @@ from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
 from agent.radio_backup import backup_now, periodic_backups
 from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
-from agent.state import load_consent
 from agent.uplink import Uplink
 from agent.view import LiveView
 from gbcs.classify import classify
@@ -94,7 +94,11 @@ class Hub:
         self.config = config
         self.view = view
         self.profile: Profile = load_profile(config)
-        self.consent: ConsentRecord = load_consent(config.state_dir, config.initial_mode)
+        self.consent_service = open_consent(
+            config, ProfileRef(self.profile.name, self.profile.version, self.profile.digest)
+        )
+        # Read by on_frame for every frame; replaced (never mutated) when a change is accepted.
+        self.consent: ConsentRecord = self.consent_service.record
         self.counters = Counters()
         self.health = Health(config.health.silent_after)
         self.outbox = Outbox(
@@ -118,7 +122,7 @@ class Hub:
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=("down/gbcs", "bridge/request/permit_join"),
+            subscriptions=("down/gbcs", "bridge/request/permit_join", "bridge/request/consent"),
             outbox=self.outbox,
         )
         self.joins = JoinManager(config.devices, lambda: self.radio.app)
@@ -269,7 +273,11 @@ class Hub:
 
     def _consent_payload(self) -> bytes:
         record = self.consent.to_dict()
-        record["profile"] = {"name": self.profile.name, "version": self.profile.version}
+        record["profile_in_force"] = {
+            "name": self.profile.name,
+            "version": self.profile.version,
+            "sha256": self.profile.digest,
+        }
         return json.dumps(record, separators=(",", ":")).encode()
 
     def event(self, text: str) -> None:
@@ -323,6 +331,8 @@ class Hub:
             await self._on_down_gbcs(payload)
         elif topic == self.uplink.topic("bridge/request/permit_join"):
             await self._on_permit_join(payload)
+        elif topic == self.uplink.topic("bridge/request/consent"):
+            await self._on_consent_request(payload)
 
     async def _on_permit_join(self, payload: bytes) -> None:
         """{"seconds": N, "transaction": any}: the operator's time-limited open join."""
@@ -343,6 +353,17 @@ class Hub:
         self.uplink.publish(
             "bridge/response/permit_join", json.dumps(answer, separators=(",", ":")).encode(), qos=1
         )
+
+    async def _on_consent_request(self, payload: bytes) -> None:
+        answer = await self.consent_service.handle(payload)
+        if answer.changed:
+            self.consent = self.consent_service.record  # the next frame is decided by it
+            self.uplink.set_retained("consent", self._consent_payload())
+            self.uplink.set_retained(
+                "health", json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
+            )
+            self.event(f"consent: mode {self.consent.mode.value} set by {self.consent.set_by}")
+        self.uplink.publish("bridge/response/consent", answer.payload, qos=1)
 
     async def _on_down_gbcs(self, payload: bytes) -> None:
         try:

@@ -2,20 +2,15 @@
 
 A write goes to a temporary file in the same directory, is flushed and fsynced, then renamed over
 the old file, and the directory is fsynced: a crash at any instant leaves the old file or the new
-one, never a torn one.
+one, never a torn one. agent/consent_store.py owns the consent files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from agent.consent import ConsentError, ConsentRecord, Mode
-
-CONSENT_FILE = "consent.json"
 
 
 class StateError(Exception):
@@ -36,23 +31,3 @@ def atomic_write_json(path: Path, data: Any) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def load_consent(state_dir: Path, initial_mode: Mode) -> ConsentRecord:
-    """The consent record, created from the configured initial mode on first start."""
-    path = state_dir / CONSENT_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        record = ConsentRecord(
-            mode=initial_mode,
-            reason="initial mode from configuration",
-            since=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            set_by="config",
-        )
-        atomic_write_json(path, record.to_dict())
-        return record
-    try:
-        return ConsentRecord.from_dict(json.loads(text))
-    except (ValueError, ConsentError) as exc:
-        raise StateError(f"state error: {path}: {exc}") from None

@@ -9,13 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.consent import ConsentError, ConsentRecord, Mode
+from agent.consent import ConsentError, ConsentRecord, Mode, ProfileRef
 
 RECORD = ConsentRecord(
     mode=Mode.RESTRICTED,
     reason="consumer declined a fully smart meter",
     since="2024-03-01T12:30:00+00:00",
     set_by="0123456789ABCDEF",
+    counter=1709296200000,
+    profile=ProfileRef("gb-restricted-default", 1, "ab" * 32),
 )
 
 
@@ -26,6 +28,8 @@ def test_to_dict_is_plain_json_data() -> None:
         "reason": "consumer declined a fully smart meter",
         "since": "2024-03-01T12:30:00+00:00",
         "set_by": "0123456789ABCDEF",
+        "counter": 1709296200000,
+        "profile": {"name": "gb-restricted-default", "version": 1, "sha256": "ab" * 32},
     }
     assert type(data["mode"]) is str
     assert json.loads(json.dumps(data)) == data
@@ -36,9 +40,15 @@ def test_to_dict_is_plain_json_data() -> None:
     reason=st.text(),
     since=st.text(),
     set_by=st.text(),
+    counter=st.integers(0, 2**64 - 1),
+    name=st.text(),
+    version=st.integers(0, 2**31),
 )
-def test_round_trip(mode: Mode, reason: str, since: str, set_by: str) -> None:
-    record = ConsentRecord(mode=mode, reason=reason, since=since, set_by=set_by)
+def test_round_trip(
+    mode: Mode, reason: str, since: str, set_by: str, counter: int, name: str, version: int
+) -> None:
+    profile = ProfileRef(name, version, "00" * 32)
+    record = ConsentRecord(mode, reason, since, set_by, counter, profile)
     assert ConsentRecord.from_dict(record.to_dict()) == record
     assert ConsentRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert ConsentRecord.from_dict(record.to_dict()).mode is mode
@@ -51,13 +61,13 @@ def test_mode_strings(mode: str) -> None:
     assert record.mode == mode
 
 
-def test_missing_text_fields_read_as_empty() -> None:
+def test_missing_fields_read_as_empty() -> None:
     record = ConsentRecord.from_dict({"mode": "full"})
     assert record == ConsentRecord(mode=Mode.FULL, reason="", since="", set_by="")
 
 
 def test_unknown_fields_are_ignored() -> None:
-    data: dict[str, Any] = {**RECORD.to_dict(), "profile": "gb-restricted-default"}
+    data: dict[str, Any] = {**RECORD.to_dict(), "profile_in_force": {"name": "x"}}
     assert ConsentRecord.from_dict(data) == RECORD
 
 
@@ -98,3 +108,23 @@ def test_consent_error_is_a_value_error() -> None:
 def test_record_is_frozen() -> None:
     with pytest.raises(AttributeError):
         RECORD.mode = Mode.FULL  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("counter", [-1, 1.5, "1", True, None])
+def test_bad_counter_is_an_error(counter: object) -> None:
+    with pytest.raises(ConsentError, match="counter must be a non-negative integer"):
+        ConsentRecord.from_dict({**RECORD.to_dict(), "counter": counter})
+
+
+@pytest.mark.parametrize(
+    ("profile", "match"),
+    [
+        ("gb-restricted-default", "profile must be an object"),
+        ({"name": 1}, "name and sha256 must be strings"),
+        ({"version": -1}, "version must be a non-negative integer"),
+        ({"version": True}, "version must be a non-negative integer"),
+    ],
+)
+def test_bad_profile_is_an_error(profile: object, match: str) -> None:
+    with pytest.raises(ConsentError, match=match):
+        ConsentRecord.from_dict({**RECORD.to_dict(), "profile": profile})

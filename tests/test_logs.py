@@ -114,7 +114,7 @@ def test_malformed_frame_warning_quotes_no_payload_when_restricted(
     data = bytes.fromhex("DF09") + bytes(5)
     with caplog.at_level(logging.WARNING, logger="agent.hub"):
         hub.on_frame(bytes.fromhex("00DB1234567890A0"), data)
-    [record] = caplog.records
+    [record] = [r for r in caplog.records if r.name == "agent.hub"]
     text = record.getMessage()
     assert text.startswith("dropped a malformed frame from 00DB1234567890A0: ")
     if mode == "restricted":

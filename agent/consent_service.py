@@ -1,0 +1,203 @@
+"""`bridge/request/consent`: signed consent and trust commands in, Zigbee2MQTT-style answers out.
+
+A request is the signed command's JSON (what `han-agent consent sign` writes) with an optional
+`transaction` beside it, which is not signed and is echoed in the answer. The answer is
+`{"status": "ok", "data": {...}, "transaction": ...}` or
+`{"status": "error", "data": {"refusal": CODE}, "error": MESSAGE, "transaction": ...}`.
+
+Requests are handled one at a time, off the event loop (verification and fsync take
+milliseconds the per-frame path should not wait for). The answer is sent only after the new state
+is on disk, so an acknowledged change survives any crash. Every outcome, refusals included, goes
+to the audit log and to the hub's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.config import Config, ConfigError
+from agent.consent import ConsentRecord, ProfileRef
+from agent.consent_command import (
+    Accepted,
+    CommandError,
+    ConsentState,
+    Kind,
+    Refusal,
+    Site,
+    judge,
+    parse_command,
+)
+from agent.consent_store import ConsentStore, TrustDirError, load_trust_dir, now_iso
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 16384
+ABSENT = object()  # no `transaction` in the request: none in the answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    payload: bytes
+    changed: bool  # the consent record changed (a trust update leaves it as it was)
+    accepted: bool
+
+
+class ConsentService:
+    def __init__(
+        self,
+        store: ConsentStore,
+        state: ConsentState,
+        *,
+        hub_id: str,
+        site: Site,
+        profile: ProfileRef,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.hub_id = hub_id
+        self.site = site
+        self.profile = profile
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    @property
+    def record(self) -> ConsentRecord:
+        return self.state.record
+
+    async def handle(self, payload: bytes) -> Answer:
+        async with self._lock:
+            return await asyncio.to_thread(self.handle_sync, payload)
+
+    def handle_sync(self, payload: bytes) -> Answer:
+        transaction: Any = ABSENT
+        try:
+            if len(payload) > MAX_REQUEST_BYTES:
+                raise CommandError(f"request is larger than {MAX_REQUEST_BYTES} bytes")
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                raise CommandError("request is not JSON") from None
+            if isinstance(data, dict) and "transaction" in data:
+                transaction = data.pop("transaction")
+            command = parse_command(data)
+        except CommandError as exc:
+            return self._refuse(Refusal.MALFORMED, str(exc), None, transaction)
+        verdict = judge(
+            command,
+            self.state,
+            hub_id=self.hub_id,
+            now=self.clock(),
+            site=self.site,
+            profile=self.profile,
+        )
+        if not isinstance(verdict, Accepted):
+            return self._refuse(verdict.code, verdict.message, command, transaction)
+        old = self.state.record
+        entry = self.store.commit(
+            verdict.state,
+            {
+                **_entry_base(command),
+                "outcome": "accepted",
+                "old_mode": old.mode.value,
+                "new_mode": verdict.state.record.mode.value,
+                "summary": verdict.summary,
+            },
+        )
+        self.state = verdict.state
+        LOGGER.info(
+            "accepted %s command %d from key %s: %s",
+            command.kind.value,
+            command.counter,
+            command.signer,
+            verdict.summary,
+        )
+        data_out: dict[str, Any] = {
+            "command": command.kind.value,
+            "summary": verdict.summary,
+            "seq": entry["seq"],
+            "record": self.state.record.to_dict(),
+        }
+        if command.kind is Kind.TRUST:
+            data_out["trusted_keys"] = sorted(self.state.trust)
+        return Answer(
+            _response("ok", data_out, None, transaction),
+            changed=command.kind is Kind.CONSENT,
+            accepted=True,
+        )
+
+    def _refuse(
+        self,
+        code: Refusal,
+        message: str,
+        command: Any,
+        transaction: Any,
+    ) -> Answer:
+        LOGGER.warning("refused a consent request (%s): %s", code.value, message)
+        self.store.audit(
+            {
+                **(_entry_base(command) if command is not None else {"time": now_iso()}),
+                "outcome": "refused",
+                "refusal": code.value,
+                "message": message,
+                "mode": self.state.record.mode.value,
+            }
+        )
+        return Answer(
+            _response("error", {"refusal": code.value}, message, transaction),
+            changed=False,
+            accepted=False,
+        )
+
+
+def _entry_base(command: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "time": now_iso(),
+        "command": command.kind.value,
+        "signer": command.signer,
+        "counter": command.counter,
+    }
+    if command.kind is Kind.CONSENT:
+        entry["requested_mode"] = command.mode.value
+    else:
+        entry["add"] = len(command.add)
+        entry["remove"] = list(command.remove)
+    return entry
+
+
+def _response(status: str, data: dict[str, Any], error: str | None, transaction: Any) -> bytes:
+    out: dict[str, Any] = {"status": status, "data": data}
+    if error is not None:
+        out["error"] = error
+    if transaction is not ABSENT:
+        out["transaction"] = transaction
+    return json.dumps(out, separators=(",", ":")).encode()
+
+
+def open_consent(config: Config, profile: ProfileRef) -> ConsentService:
+    """The service over the state directory, seeded from the config on first start."""
+    try:
+        seed = load_trust_dir(config.trust_dir)
+    except TrustDirError as exc:
+        raise ConfigError(config.path, "[trust] dir", f"only public keys in PEM ({exc})") from None
+    if config.site.refuses_restricted() and config.initial_mode.value == "restricted":
+        raise ConfigError(
+            config.path,
+            "[consent] initial_mode",
+            f"'full', because {config.site.refuses_restricted()}",
+        )
+    store = ConsentStore(config.state_dir)
+    state = store.load(initial_mode=config.initial_mode, profile=profile, seed_trust=seed)
+    if not state.trust:
+        LOGGER.warning(
+            "the trust store is empty: no consent command can be accepted (put supplier public "
+            "keys in %s before the first start)",
+            config.trust_dir,
+        )
+    return ConsentService(store, state, hub_id=config.hub_id, site=config.site, profile=profile)
