@@ -33,6 +33,9 @@ LEVELS = ("debug", "info", "warning", "error")
 
 # zigpy is chatty at INFO about every interview step; the hub logs what matters.
 NOISY = ("zigpy", "bellows", "aiosqlite")
+# paho warns "There are N pending publish calls" for every publish made while others await
+# their PUBACK, which is the uplink's normal pipelining: one line per frame under load.
+QUIET = ("mqtt",)
 
 _BYTES = re.compile(
     r"""b(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|bytearray\([^)]*\)|(?:0x)?[0-9A-Fa-f]{24,}"""
@@ -105,6 +108,8 @@ class LogControl:
         root.setLevel(getattr(logging, level.upper()))
         for noisy in NOISY:
             logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        for quiet in QUIET:
+            logging.getLogger(quiet).setLevel(max(logging.ERROR, root.level))
 
     def set_restricted(self, predicate: Callable[[], bool]) -> None:
         """Where to ask whether the hub is in restricted mode (until set: assume it is)."""

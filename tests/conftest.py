@@ -57,12 +57,17 @@ def start_mosquitto(
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         raise RuntimeError("mosquitto is not installed: run .ci/run or apt-get install mosquitto")
+    fresh = port is None
     port = port or free_port()
     # Started as root, mosquitto drops to user 'mosquitto': its config must be world-readable.
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     conf = workdir / f"mosquitto-{port}.conf"
-    store = workdir / f"store-{port}"
+    # mosquitto drops to its own user, so its store must be reachable through world-searchable
+    # directories (pytest's tmp_path is 0700): one per port under /tmp, kept across restarts.
+    store = Path(tempfile.gettempdir()) / f"han-agent-mosquitto-store-{port}"
+    if fresh:
+        shutil.rmtree(store, ignore_errors=True)
     store.mkdir(exist_ok=True)
     store.chmod(0o777)
     persistence = (
@@ -77,9 +82,9 @@ def start_mosquitto(
         f"listener {port} 127.0.0.1\n{listener}"
     )
     conf.chmod(0o644)
-    process = subprocess.Popen(
-        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # The broker's log goes to a file: a pipe nobody reads fills up and stalls the broker.
+    with open(workdir / f"mosquitto-{port}.log", "ab") as log:
+        process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log)
     _wait_for_port(port, process, time.monotonic() + 10)
     return Broker("127.0.0.1", port, process.pid, process)
 

@@ -247,12 +247,19 @@ async def test_wan_command_over_mqtt_and_refusals(tmp_path: Path, broker: Broker
 
 
 def _agent(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", "--config", str(config), "--quiet"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    """The agent as a subprocess; its log goes to agent.log beside the config. (A pipe nobody
+    reads fills up under load and stalls the agent on its next log line.)"""
+    with open(config.parent / "agent.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "run", "--config", str(config), "--quiet"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def agent_log(config: Path) -> str:
+    return (config.parent / "agent.log").read_text(errors="replace")
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
@@ -279,7 +286,7 @@ async def test_bridge_state_offline_when_the_agent_dies_or_stops(
                 agent.kill()
             agent.wait(timeout=10)
     if how == "SIGTERM":
-        assert agent.returncode == 0, agent.stderr.read().decode() if agent.stderr else ""
+        assert agent.returncode == 0, agent_log(config_path)
     else:
         assert agent.returncode == -signal.SIGKILL
     # The retained state now reads offline for anyone who subscribes later.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +88,10 @@ def make_ca(directory: Path, name: str) -> tuple[Path, x509.Name, ec.EllipticCur
 
 
 def make_pki(directory: Path) -> Pki:
+    """The PKI in `directory`, which must be reachable by mosquitto's own user (it drops root
+    before reading its certificates): use `world_readable_dir()`, not pytest's 0700 tmp_path."""
     directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o755)  # mosquitto drops to its own user and must read the server files
+    directory.chmod(0o755)
     ca, ca_name, ca_key = make_ca(directory, "test-ca")
     files = {}
     for role, server in (("server", True), ("client", False)):
@@ -101,3 +104,9 @@ def make_pki(directory: Path) -> Pki:
         _write_key(key, key_path, 0o644 if server else 0o600)
         files[role] = (cert_path, key_path)
     return Pki(ca, files["server"][0], files["server"][1], files["client"][0], files["client"][1])
+
+
+def world_readable_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
