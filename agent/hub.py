@@ -26,11 +26,14 @@ from typing import Any
 
 import zigpy.application
 
-from agent import envelope
+from agent import envelope, hub_key
+from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode, ProfileRef
 from agent.consent_service import open_consent
 from agent.health import Health
+from agent.hub_alerts import HubAlerts
+from agent.hub_commands import HubCommands
 from agent.joins import JoinManager
 from agent.outbox import Outbox
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
@@ -39,6 +42,7 @@ from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
 from agent.uplink import Uplink
 from agent.view import LiveView
+from gbcs import signature
 from gbcs.classify import classify
 from gbcs.frame import Cra, FrameError, parse_frame
 from hal.radio import RadioSettings
@@ -125,7 +129,15 @@ class Hub:
             subscriptions=("down/gbcs", "bridge/request/permit_join", "bridge/request/consent"),
             outbox=self.outbox,
         )
-        self.joins = JoinManager(config.devices, lambda: self.radio.app)
+        # The CHF device log is the whitelist; the hub's own alerts are signed with its key.
+        self.hub_eui64 = bytes.fromhex(config.hub_id)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.device_log = ChfDeviceLog(config.state_dir, config.devices)
+        self.hub_key = hub_key.load_or_create(config.state_dir)
+        self.hub_alerts = HubAlerts(self.hub_eui64, self.hub_key)
+        self.hub_commands = HubCommands(self)
+        self.health.add_section("device_log", self.hub_commands.stats)
+        self.joins = JoinManager(self.device_log.entries, lambda: self.radio.app)
         self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -190,7 +202,13 @@ class Hub:
 
     def _radio_up(self, app: zigpy.application.ControllerApplication) -> None:
         if self.router is None:
-            self.router = HanRouter(app, self.on_frame, self.health)
+            self.router = HanRouter(
+                app,
+                self.on_frame,
+                self.health,
+                admit=self.device_log.admits,
+                on_refused=self.hub_commands.join_refused,
+            )
             self.router.start()
         else:
             self.router.rebind(app)
@@ -262,6 +280,10 @@ class Hub:
                 "version": VERSION,
                 "hub_id": self.config.hub_id,
                 "radio": self.config.radio.type,
+                "hub_key": {
+                    "key_id": signature.key_id(self.hub_key.public_key()),
+                    "public_key_pem": hub_key.public_pem(self.hub_key),
+                },
                 "profile": {
                     "name": self.profile.name,
                     "version": self.profile.version,
@@ -394,6 +416,16 @@ class Hub:
             return self._answer(
                 CommandResult(request_id, "refused", code, f"{frame.cra.article} is not a command")
             )
+        if device == self.hub_eui64:
+            decision = decide(
+                frame, classify(frame), self.consent.mode, Direction.DOWNSTREAM, self.profile
+            )
+            if self.view is not None:
+                self.view.decision(Direction.DOWNSTREAM, device, frame, decision)
+            if not decision.forwarded:
+                return self._answer(CommandResult(request_id, "blocked", code, decision.reason))
+            status, reason = self.hub_commands.execute(frame)
+            return self._answer(CommandResult(request_id, status, code, reason))
         if self.router is None or device not in self.router.devices:
             return self._answer(
                 CommandResult(
@@ -409,10 +441,17 @@ class Hub:
         try:
             await self.router.send(device, frame.raw)
         except Exception as exc:
+            # The meter did not take it: say so on down/result and, as a CHF does, with a
+            # signed 0x00D5 alert naming the message (never its content).
+            self.raise_own_alert(self.hub_alerts.failure_to_deliver(frame, device))
             return self._answer(
                 CommandResult(request_id, "refused", code, f"delivery failed: {exc}")
             )
         return self._answer(CommandResult(request_id, "delivered", code, decision.reason))
+
+    def raise_own_alert(self, frame: bytes) -> None:
+        """The hub's own GBCS message goes up through the same policy as a meter's."""
+        self.on_frame(self.hub_eui64, frame)
 
     def _answer(self, result: CommandResult) -> CommandResult:
         self.counters.commands[result.status] += 1

@@ -29,6 +29,9 @@ from hal.virtual import VirtualRadioApp
 
 LOGGER = logging.getLogger(__name__)
 
+# The install code of the lab's simulated devices (the ZigBee spec's example code and CRC).
+LAB_INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
+
 
 @dataclass(frozen=True)
 class LabCommand:
@@ -114,6 +117,7 @@ class Lab:
         if not isinstance(app, VirtualRadioApp) or router is None:
             raise RuntimeError("the lab's simulated devices need the virtual radio")
         for sim in (self.esme, self.ihd):
+            self.hub.device_log.provision(sim.eui64, LAB_INSTALL_CODE)  # installed with the hub
             app.attach(sim)
         async with asyncio.timeout(join_timeout):
             await router.tunnel_ready.setdefault(self.esme.eui64, asyncio.Event()).wait()

@@ -69,6 +69,9 @@ class TunnelListener:
                 self.device.tunnel_id,
             )
             return
+        if not self.router.admit(self.device.eui64):
+            LOGGER.warning("discarded data from %s: not on the device log", self.device.eui64.hex())
+            return
         self.device.frames_in += 1
         self.router.health.device_seen(self.device.eui64.hex().upper())
         self.router.on_frame(self.device.eui64, bytes(args.data))
@@ -80,10 +83,15 @@ class HanRouter:
         app: zigpy.application.ControllerApplication,
         on_frame: FrameHandler,
         health: Health,
+        *,
+        admit: Callable[[bytes], bool] = lambda _eui64: True,
+        on_refused: Callable[[zigpy.device.Device], None] = lambda _device: None,
     ) -> None:
         self.app = app
         self.on_frame = on_frame
         self.health = health
+        self.admit = admit  # the device log: a device it does not admit gets no tunnel
+        self.on_refused = on_refused
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
@@ -120,8 +128,14 @@ class HanRouter:
 
     # zigpy application listener -------------------------------------------------------------------
 
+    def device_joined(self, device: zigpy.device.Device) -> None:
+        if not self.admit(eui64_bytes(device.ieee)):
+            self.on_refused(device)
+
     def device_initialized(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)
+        if not self.admit(eui):
+            return  # refused at join (device_joined); never a tunnel
         endpoint = next(
             (ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.in_clusters),
             None,
