@@ -31,6 +31,7 @@ from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode, ProfileRef
 from agent.consent_service import open_consent
+from agent.firmware import FirmwareService
 from agent.health import Health
 from agent.hub_alerts import HubAlerts
 from agent.hub_commands import HubCommands
@@ -126,7 +127,12 @@ class Hub:
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=("down/gbcs", "bridge/request/permit_join", "bridge/request/consent"),
+            subscriptions=(
+                "down/gbcs",
+                "bridge/request/permit_join",
+                "bridge/request/consent",
+                "bridge/request/firmware",
+            ),
             outbox=self.outbox,
         )
         # The CHF device log is the whitelist; the hub's own alerts are signed with its key.
@@ -137,6 +143,20 @@ class Hub:
         self.hub_alerts = HubAlerts(self.hub_eui64, self.hub_key)
         self.hub_commands = HubCommands(self)
         self.health.add_section("device_log", self.hub_commands.stats)
+        self.firmware = FirmwareService(
+            config.state_dir,
+            lambda: dict(self.consent_service.state.trust),
+            lambda: self.radio.app,
+            lambda eui, version, ok: self.raise_own_alert(
+                self.hub_alerts.firmware_transfer(eui, version, ok)
+            ),
+            lambda answer: self.uplink.publish(
+                "bridge/response/firmware",
+                json.dumps(answer, separators=(",", ":")).encode(),
+                qos=1,
+            ),
+        )
+        self.health.add_section("firmware", self.firmware.stats)
         self.joins = JoinManager(self.device_log.entries, lambda: self.radio.app)
         self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
@@ -179,6 +199,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._radio_tasks, return_exceptions=True)
         await self.joins.close()
+        await self.firmware.close()
         await self.radio.stop()
         with contextlib.suppress(Exception):
             await self.outbox.flush()
@@ -355,6 +376,8 @@ class Hub:
             await self._on_permit_join(payload)
         elif topic == self.uplink.topic("bridge/request/consent"):
             await self._on_consent_request(payload)
+        elif topic == self.uplink.topic("bridge/request/firmware"):
+            self.firmware.handle(payload)
 
     async def _on_permit_join(self, payload: bytes) -> None:
         """{"seconds": N, "transaction": any}: the operator's time-limited open join."""

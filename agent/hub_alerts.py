@@ -30,6 +30,9 @@ GENERIC_CRITICAL = 0x1000
 UNAUTHORISED_ACCESS = 0x8F3E
 FAILURE_TO_DELIVER = 0x00D5
 FAILURE_TO_DELIVER_ALERT = 0x8F84
+CCS08 = 0x0128
+TRANSFER_SUCCESS = 0x8F8A
+TRANSFER_FAIL = 0x8F89
 
 
 class HubAlerts:
@@ -64,6 +67,29 @@ class HubAlerts:
     def join_refused(self, eui64: bytes) -> bytes:
         return self._alert(GENERIC_CRITICAL, UNAUTHORISED_ACCESS, b"\x09\x08" + eui64)
 
+    def firmware_transfer(self, target: bytes, file_version: int, success: bool) -> bytes:
+        """CCS08: an ASN.1 SEQUENCE of alert code, time, target, firmware version and result
+        (0 success, 3 transfer failure), as gbcs/alert_details.py reads it (gbcs.md 5.5)."""
+        self.counter += 1
+        alert_code = TRANSFER_SUCCESS if success else TRANSFER_FAIL
+        when = self.clock().strftime("%Y%m%d%H%M%SZ").encode()
+        body = (
+            _der(0x02, b"\x00" + alert_code.to_bytes(2, "big"))
+            + _der(0x18, when)
+            + _der(0x04, target)
+            + _der(0x04, file_version.to_bytes(4, "big"))
+            + _der(0x0A, bytes([0 if success else 3]))
+        )
+        return build_frame(
+            cra=Cra.ALERT,
+            counter=self.counter,
+            originator=self.hub_eui64,
+            recipient=ACB,
+            message_code=CCS08,
+            payload=_der(0x30, body),
+            signer=lambda data: signature.sign(self._key, data),
+        )
+
     def failure_to_deliver(self, command: Frame, target: bytes) -> bytes:
         body = (
             b"\x02\x04\x09\x08"
@@ -76,3 +102,9 @@ class HubAlerts:
             + command.counter.to_bytes(8, "big")
         )
         return self._alert(FAILURE_TO_DELIVER, FAILURE_TO_DELIVER_ALERT, body)
+
+
+def _der(tag: int, value: bytes) -> bytes:
+    n = len(value)
+    length = bytes([n]) if n < 0x80 else bytes([0x81, n])
+    return bytes([tag]) + length + value

@@ -55,7 +55,10 @@ async def send_down(broker: Broker, base: str, rid: str, device: bytes, frame: b
 
 def hub_frames(rec: Recorder, hub: Hub) -> list[tuple[str, Frame]]:
     """Frames the hub itself originated that arrived upstream, each signature checked."""
-    info = rec.on("/bridge/info")[-1].json()
+    infos = rec.on("/bridge/info")
+    if not infos:  # not arrived yet: a wait_for predicate may run before it does
+        return []
+    info = infos[-1].json()
     public = signature.load_public_key(info["hub_key"]["public_key_pem"].encode())
     found = []
     for m in rec.messages:
