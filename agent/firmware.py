@@ -59,12 +59,14 @@ class FirmwareService:
         app: Callable[[], Any],
         raise_transfer_alert: Callable[[bytes, int, bool], None],
         publish: Callable[[dict[str, object]], None],
+        progress_event: Callable[[dict[str, object]], None] = lambda _event: None,
     ) -> None:
         self.dir = state_dir / "firmware"
         self._trust = trust
         self._app = app
         self._raise_transfer_alert = raise_transfer_alert
         self._publish = publish
+        self._progress_event = progress_event
         self.status: dict[str, object] = {"image": None, "targets": {}}
         self.refused = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -139,7 +141,7 @@ class FirmwareService:
     ) -> None:
         results: dict[str, object] = {}
         for eui in euis:
-            results[eui.hex().upper()] = await self._send_one(image, path, eui)
+            results[eui.hex().upper()] = await self._send_one(transaction, image, path, eui)
         ok = all(r["state"] == "transferred" for r in results.values())  # type: ignore[index]
         self._answer(
             transaction,
@@ -147,7 +149,9 @@ class FirmwareService:
             | ({} if ok else {"error": "the transfer failed for some targets"}),
         )
 
-    async def _send_one(self, image: FirmwareImage, path: Path, eui: bytes) -> dict[str, object]:
+    async def _send_one(
+        self, transaction: object, image: FirmwareImage, path: Path, eui: bytes
+    ) -> dict[str, object]:
         state = self.status["targets"][eui.hex().upper()]  # type: ignore[index]
         app = self._app()
         ieee = t.EUI64(eui[::-1])
@@ -167,11 +171,16 @@ class FirmwareService:
         )
         started = time.monotonic()
         blocks = 0
+        next_step = 0.0
 
-        def progress(current: int, total: int, _percent: float) -> None:
-            nonlocal blocks
+        def progress(current: int, total: int, percent: float) -> None:
+            # Every block updates health; an event goes out at each 2 % and at the end.
+            nonlocal blocks, next_step
             blocks += 1
             state.update(state="transferring", offset=current, size=total, blocks=blocks)
+            if percent >= next_step or current >= total:
+                next_step = percent + 2.0
+                self._event(transaction, eui, state)
 
         state.update(state="transferring")
         device.ota_in_progress = True  # else the Ota cluster answers NO_IMAGE itself
@@ -191,8 +200,12 @@ class FirmwareService:
         )
         if not ok:
             state["reason"] = why
+        self._event(transaction, eui, state)
         self._raise_transfer_alert(eui, image.file_version, ok)
         return dict(state)
+
+    def _event(self, transaction: object, eui: bytes, state: dict[str, object]) -> None:
+        self._progress_event({"transaction": transaction, "target": eui.hex().upper(), **state})
 
     def _answer(self, transaction: object, answer: dict[str, object]) -> None:
         if transaction is not None:

@@ -155,6 +155,9 @@ class Hub:
                 json.dumps(answer, separators=(",", ":")).encode(),
                 qos=1,
             ),
+            lambda event: self.uplink.publish(
+                "bridge/event/firmware", json.dumps(event, separators=(",", ":")).encode(), qos=0
+            ),
         )
         self.health.add_section("firmware", self.firmware.stats)
         self.joins = JoinManager(self.device_log.entries, lambda: self.radio.app)

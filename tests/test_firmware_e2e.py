@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from conftest import Broker, write_config
 from mqtt_helpers import Recorder, recording
 from test_device_log_e2e import hub_frames, result, send_down
@@ -208,3 +209,56 @@ async def test_tampered_image_refused_and_rejecting_meter_reported(
     assert transfer.success is False and transfer.result == 3 and transfer.target == eui
     assert health["firmware"]["refused"] == 1  # type: ignore[index]
     assert esme.ota.held is None
+
+
+async def test_cli_builds_and_sends_with_progress(
+    tmp_path: Path, broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    config = load_config(write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB))
+    body = tmp_path / "meter.bin"
+    body.write_bytes(os.urandom(2000))
+    out = tmp_path / "meter.ota"
+    key = ROOT / "config/lab/TEST-ONLY-lab-supplier.key.pem"
+    missing = tmp_path / "none.pem"
+    assert (
+        main(["firmware", "build", "--key", str(missing), "--image", str(body), "--out", str(out)])
+        == 1
+    )
+    assert "none.pem" in capsys.readouterr().err and not out.exists()
+    assert (
+        main(["firmware", "build", "--key", str(key), "--image", str(body), "--out", str(out)]) == 0
+    )
+    built = capsys.readouterr()
+    assert (
+        built.err == "" and f"sha256 {hashlib.sha256(body.read_bytes()).hexdigest()}" in built.out
+    )
+    assert main(["firmware", "send", str(body), "--targets", "00", "--hub", config.hub_id]) == 1
+    assert "not a ZigBee OTA file" in capsys.readouterr().err
+    async with running_hub(config) as (hub, lab):
+        lab.esme.ota.supplier_key = SUPPLIER.public_key()
+        argv = [
+            "firmware",
+            "send",
+            str(out),
+            "--targets",
+            lab.esme.eui64.hex(),
+            "--hub",
+            config.hub_id,
+            "--mqtt-url",
+            broker.url,
+            "--base-topic",
+            "test",
+            "--timeout",
+            "20",
+        ]
+        status = await asyncio.to_thread(main, argv)
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    lines = [line for line in printed.splitlines() if " bytes" in line and "%" in line]
+    assert len(lines) >= 10 and lines[-1].startswith("100.0%") and "transferred" in lines[-1]
+    answer = json.loads(printed[printed.index("{") :])
+    assert answer["status"] == "ok"
+    assert answer["data"]["targets"][lab.esme.eui64.hex().upper()]["state"] == "transferred"
+    assert hub.firmware.status["targets"][lab.esme.eui64.hex().upper()]["state"] == "transferred"  # type: ignore[index]
