@@ -32,6 +32,7 @@ from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode, ProfileRef
 from agent.consent_service import open_consent
 from agent.firmware import FirmwareService
+from agent.gsme import GsmeServer, Queued, QueueFull
 from agent.health import Health
 from agent.hub_alerts import HubAlerts
 from agent.hub_commands import HubCommands
@@ -78,7 +79,7 @@ class Counters:
 @dataclass(frozen=True)
 class CommandResult:
     id: str
-    status: str  # delivered | blocked | refused
+    status: str  # delivered | blocked | refused; for a GSME also queued, then delivered or expired
     message_code: str | None
     reason: str
 
@@ -160,6 +161,15 @@ class Hub:
             ),
         )
         self.health.add_section("firmware", self.firmware.stats)
+        self.gsme = GsmeServer(
+            self.device_log.admits,
+            self.on_frame,
+            self._gsme_served,
+            self._gsme_expired,
+            expiry=config.gsme.queue_expiry,
+            max_queued=config.gsme.max_queued,
+        )
+        self.health.add_section("gsme", self.gsme.stats)
         self.joins = JoinManager(self.device_log.entries, lambda: self.radio.app)
         self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
@@ -203,6 +213,7 @@ class Hub:
         await asyncio.gather(*self._radio_tasks, return_exceptions=True)
         await self.joins.close()
         await self.firmware.close()
+        await self.gsme.close()
         await self.radio.stop()
         with contextlib.suppress(Exception):
             await self.outbox.flush()
@@ -232,6 +243,7 @@ class Hub:
                 self.health,
                 admit=self.device_log.admits,
                 on_refused=self.hub_commands.join_refused,
+                on_sleepy=self.gsme.attach,
             )
             self.router.start()
         else:
@@ -464,6 +476,20 @@ class Hub:
             self.view.decision(Direction.DOWNSTREAM, device, frame, decision)
         if not decision.forwarded:
             return self._answer(CommandResult(request_id, "blocked", code, decision.reason))
+        if self.gsme.is_gsme(device):
+            try:
+                self.gsme.enqueue(request_id, device, frame)
+            except QueueFull as exc:
+                return self._answer(CommandResult(request_id, "refused", code, str(exc)))
+            return self._answer(
+                CommandResult(
+                    request_id,
+                    "queued",
+                    code,
+                    f"{decision.reason}; queued for the GSME's next GET "
+                    f"(expires in {self.config.gsme.queue_expiry:g} s)",
+                )
+            )
         try:
             await self.router.send(device, frame.raw)
         except Exception as exc:
@@ -475,11 +501,25 @@ class Hub:
             )
         return self._answer(CommandResult(request_id, "delivered", code, decision.reason))
 
+    def _gsme_served(self, entry: Queued) -> None:
+        code = envelope.hex_code(entry.frame.message_code)
+        self._answer(
+            CommandResult(entry.request_id, "delivered", code, "served on the GSME's GET"),
+            stage="-served",
+        )
+
+    def _gsme_expired(self, entry: Queued) -> None:
+        # Not retrieved in time: as an undelivered command, a signed 0x00D5 alert names it.
+        self.raise_own_alert(self.hub_alerts.failure_to_deliver(entry.frame, entry.device))
+        code = envelope.hex_code(entry.frame.message_code)
+        why = f"not retrieved by the GSME within {self.config.gsme.queue_expiry:g} s"
+        self._answer(CommandResult(entry.request_id, "expired", code, why), stage="-expired")
+
     def raise_own_alert(self, frame: bytes) -> None:
         """The hub's own GBCS message goes up through the same policy as a meter's."""
         self.on_frame(self.hub_eui64, frame)
 
-    def _answer(self, result: CommandResult) -> CommandResult:
+    def _answer(self, result: CommandResult, stage: str = "") -> CommandResult:
         self.counters.commands[result.status] += 1
         if result.status == "refused" and self.view is not None:
             self.view.refused(result.id, result.reason)
@@ -487,7 +527,7 @@ class Hub:
             self.uplink.topic("down/result"),
             result.to_json(),
             category="result",
-            dedup_id=f"result-{result.id}",
+            dedup_id=f"result-{result.id}{stage}",
         )
         return result
 

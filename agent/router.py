@@ -86,12 +86,14 @@ class HanRouter:
         *,
         admit: Callable[[bytes], bool] = lambda _eui64: True,
         on_refused: Callable[[zigpy.device.Device], None] = lambda _device: None,
+        on_sleepy: Callable[[bytes, Any], None] = lambda _eui64, _cluster: None,
     ) -> None:
         self.app = app
         self.on_frame = on_frame
         self.health = health
         self.admit = admit  # the device log: a device it does not admit gets no tunnel
         self.on_refused = on_refused
+        self.on_sleepy = on_sleepy  # a GSME: it opens its tunnel to us (agent/gsme.py)
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
@@ -140,12 +142,18 @@ class HanRouter:
             (ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.in_clusters),
             None,
         )
-        kind = "tunnel" if endpoint is not None else "zcl"
+        sleepy = next(
+            (ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.out_clusters),
+            None,
+        )
+        kind = "tunnel" if endpoint is not None else "gsme" if sleepy is not None else "zcl"
         han = HanDevice(ieee=device.ieee, eui64=eui, model=device.model or "?", kind=kind)
         self.devices[eui] = han
         self.health.device_seen(eui.hex().upper(), han.model)
         self.tunnel_ready.setdefault(eui, asyncio.Event())
         LOGGER.info("device %s (%s) initialised", eui.hex().upper(), han.model)
+        if endpoint is None and sleepy is not None:
+            self.on_sleepy(eui, sleepy.out_clusters[TUNNELING])
         if endpoint is not None:
             task = asyncio.get_running_loop().create_task(self._open_tunnel(han, endpoint))
             self._tasks.add(task)
