@@ -100,6 +100,12 @@ class FirmwareService:
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             self._answer(transaction, {"status": "error", "error": f"malformed request: {exc}"})
             return
+        if self._tasks:
+            self._answer(
+                transaction,
+                {"status": "error", "error": "busy: a distribution is in progress; send it later"},
+            )
+            return
         try:
             image = parse_image(data)
             key_id = verify_image(image, self._trusted())
