@@ -131,10 +131,16 @@ async def test_signed_image_distributed_activated_in_restricted_mode(
         )
         await send_down(broker, base, "cs06", eui, cs06)
         await rec.wait_for(lambda _m: result(rec, "cs06") is not None, timeout=10)
-        for _ in range(100):
-            if any(parse_frame(f).message_code == 0x0012 for f in esme.sent):
-                break
-            await asyncio.sleep(0.05)
+        await rec.wait_for(
+            lambda _m: any(
+                env["message_code"] == "0x0012" and env["cra"] == "response"
+                for _t, env in ups_from(rec, eui)
+            ),
+            timeout=10,
+        )
+        [(cs06_topic, cs06_up)] = [
+            (t, env) for t, env in ups_from(rec, eui) if env["message_code"] == "0x0012"
+        ]
         # The version read back over ZCL from the meter's OTA cluster.
         assert hub.app is not None
         device = hub.app.get_device(ieee=esme.ieee)
@@ -160,6 +166,9 @@ async def test_signed_image_distributed_activated_in_restricted_mode(
     assert response.cra is Cra.RESPONSE and response.counter == counter
     assert response.payload == b"\x30\x09\x0a\x01\x00\x04\x04" + NEW_VERSION.to_bytes(4, "big")
     assert read == {"current_file_version": NEW_VERSION}
+    # The response went up in restricted mode, unchanged.
+    assert cs06_topic == "firmware"
+    assert base64.b64decode(cs06_up["frame"]) == response.raw  # type: ignore[arg-type]
 
 
 async def test_tampered_image_refused_and_rejecting_meter_reported(
@@ -264,3 +273,22 @@ async def test_cli_builds_and_sends_with_progress(
     assert answer["status"] == "ok"
     assert answer["data"]["targets"][lab.esme.eui64.hex().upper()]["state"] == "transferred"
     assert hub.firmware.status["targets"][lab.esme.eui64.hex().upper()]["state"] == "transferred"  # type: ignore[index]
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    import io
+
+    from agent.commands.firmware import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    bar = Progress(out)
+    bar.update({"target": "00DB1234567890A0", "state": "transferring", "offset": 50, "size": 200})
+    bar.update({"target": "00DB1234567890A0", "state": "transferred", "offset": 200, "size": 200})
+    text = out.getvalue()
+    assert text.startswith("\r[#######-----------------------]  25.0% 00DB1234567890A0")
+    assert "\r[##############################] 100.0% 00DB1234567890A0 transferred" in text
+    assert text.endswith("200/200 bytes\n")
