@@ -81,6 +81,8 @@ async def test_gsme_queue_served_on_poll_and_expiry_reported(
         await rec.wait_for(lambda _m: len(hub_frames(rec, hub)) >= 1, timeout=10)
         gsme.poll()
         await until(lambda: len(gsme.get_responses) == 2, "the second GET-RESPONSE")
+        alert = gsme.raise_alert(0x8F3E)  # an alert also goes to the hub by PUT
+        await rec.wait_for(lambda _m: any("/up/security" in m.topic for m in rec.messages), 10)
         health = hub.health_snapshot()
 
     assert [r["status"] for r in queued_then] == ["queued", "queued", "refused", "blocked"]  # type: ignore[index]
@@ -99,7 +101,9 @@ async def test_gsme_queue_served_on_poll_and_expiry_reported(
     response = [
         m for m in ups if parse_frame(base64.b64decode(m.json()["frame"])).originator == GSME
     ]
-    assert len(response) == 1 and response[0].topic.endswith("/up/firmware")
+    assert len(response) == 2 and response[0].topic.endswith("/up/firmware")
+    assert response[1].topic.endswith("/up/security")
+    assert base64.b64decode(response[1].json()["frame"]) == alert
     assert base64.b64decode(response[0].json()["frame"]) == gsme.sent[0]
     assert parse_frame(gsme.sent[0]).cra is Cra.RESPONSE
     # The expiry also raised the hub's signed 0x00D5 naming the command, never its content.
@@ -114,5 +118,5 @@ async def test_gsme_queue_served_on_poll_and_expiry_reported(
         "queued": 0,
         "served": 1,
         "expired": 1,
-        "frames_in": 1,
+        "frames_in": 2,
     }
