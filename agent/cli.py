@@ -13,6 +13,7 @@ from types import ModuleType
 
 from agent.commands import consent as consent_command
 from agent.commands import decode as decode_command
+from agent.commands import firmware as firmware_command
 from agent.commands import keys as keys_command
 from agent.commands import radio as radio_command
 from agent.commands import run as run_command
@@ -27,6 +28,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     radio_command,
     keys_command,
     consent_command,
+    firmware_command,
 )
 
 

@@ -81,6 +81,12 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class GsmeConfig:
+    queue_expiry: float = 24 * 3600.0  # seconds a command waits for the GSME's GET
+    max_queued: int = 16  # commands waiting per GSME
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     interval: float
     silent_after: float
@@ -104,6 +110,7 @@ class Config:
     site: Site
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     devices: tuple[DeviceLogEntry, ...] = ()
+    gsme: GsmeConfig = field(default_factory=GsmeConfig)
 
     @property
     def topic_base(self) -> str:
@@ -241,6 +248,10 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         ),
         "max_age": Key(NUM, 7 * 86400, "seconds from 60 to 31536000", _between(60, 31536000)),
         "window": Key(NUM, 0.05, "seconds from 0.001 to 1", _between(0.001, 1)),
+    },
+    "gsme": {
+        "queue_expiry": Key(NUM, 24 * 3600, "seconds from 0.1 to 604800", _between(0.1, 7 * 86400)),
+        "max_queued": Key(INT, 16, "an integer from 1 to 255", _between(1, 255)),
     },
     "health": {
         "interval": Key(NUM, 60, "seconds from 1 to 86400", _between(1, 86400)),
@@ -396,6 +407,10 @@ def load_config(
             max_bytes=values["outbox"]["max_bytes"],
             max_age=float(values["outbox"]["max_age"]),
             window=float(values["outbox"]["window"]),
+        ),
+        gsme=GsmeConfig(
+            queue_expiry=float(values["gsme"]["queue_expiry"]),
+            max_queued=values["gsme"]["max_queued"],
         ),
         log_level=values["log"]["level"],
         trust_dir=base / values["trust"]["dir"],

@@ -26,11 +26,16 @@ from typing import Any
 
 import zigpy.application
 
-from agent import envelope
+from agent import envelope, hub_key
+from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode, ProfileRef
 from agent.consent_service import open_consent
+from agent.firmware import FirmwareService
+from agent.gsme import GsmeServer, Queued, QueueFull
 from agent.health import Health
+from agent.hub_alerts import HubAlerts
+from agent.hub_commands import HubCommands
 from agent.joins import JoinManager
 from agent.outbox import Outbox
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
@@ -39,6 +44,7 @@ from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
 from agent.uplink import Uplink
 from agent.view import LiveView
+from gbcs import signature
 from gbcs.classify import classify
 from gbcs.frame import Cra, FrameError, parse_frame
 from hal.radio import RadioSettings
@@ -73,7 +79,7 @@ class Counters:
 @dataclass(frozen=True)
 class CommandResult:
     id: str
-    status: str  # delivered | blocked | refused
+    status: str  # delivered | blocked | refused; for a GSME also queued, then delivered or expired
     message_code: str | None
     reason: str
 
@@ -122,10 +128,49 @@ class Hub:
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=("down/gbcs", "bridge/request/permit_join", "bridge/request/consent"),
+            subscriptions=(
+                "down/gbcs",
+                "bridge/request/permit_join",
+                "bridge/request/consent",
+                "bridge/request/firmware",
+            ),
             outbox=self.outbox,
         )
-        self.joins = JoinManager(config.devices, lambda: self.radio.app)
+        # The CHF device log is the whitelist; the hub's own alerts are signed with its key.
+        self.hub_eui64 = bytes.fromhex(config.hub_id)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.device_log = ChfDeviceLog(config.state_dir, config.devices)
+        self.hub_key = hub_key.load_or_create(config.state_dir)
+        self.hub_alerts = HubAlerts(self.hub_eui64, self.hub_key)
+        self.hub_commands = HubCommands(self)
+        self.health.add_section("device_log", self.hub_commands.stats)
+        self.firmware = FirmwareService(
+            config.state_dir,
+            lambda: dict(self.consent_service.state.trust),
+            lambda: self.radio.app,
+            lambda eui, version, ok: self.raise_own_alert(
+                self.hub_alerts.firmware_transfer(eui, version, ok)
+            ),
+            lambda answer: self.uplink.publish(
+                "bridge/response/firmware",
+                json.dumps(answer, separators=(",", ":")).encode(),
+                qos=1,
+            ),
+            lambda event: self.uplink.publish(
+                "bridge/event/firmware", json.dumps(event, separators=(",", ":")).encode(), qos=0
+            ),
+        )
+        self.health.add_section("firmware", self.firmware.stats)
+        self.gsme = GsmeServer(
+            self.device_log.admits,
+            self.on_frame,
+            self._gsme_served,
+            self._gsme_expired,
+            expiry=config.gsme.queue_expiry,
+            max_queued=config.gsme.max_queued,
+        )
+        self.health.add_section("gsme", self.gsme.stats)
+        self.joins = JoinManager(self.device_log.entries, lambda: self.radio.app)
         self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -167,6 +212,8 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._radio_tasks, return_exceptions=True)
         await self.joins.close()
+        await self.firmware.close()
+        await self.gsme.close()
         await self.radio.stop()
         with contextlib.suppress(Exception):
             await self.outbox.flush()
@@ -190,7 +237,14 @@ class Hub:
 
     def _radio_up(self, app: zigpy.application.ControllerApplication) -> None:
         if self.router is None:
-            self.router = HanRouter(app, self.on_frame, self.health)
+            self.router = HanRouter(
+                app,
+                self.on_frame,
+                self.health,
+                admit=self.device_log.admits,
+                on_refused=self.hub_commands.join_refused,
+                on_sleepy=self.gsme.attach,
+            )
             self.router.start()
         else:
             self.router.rebind(app)
@@ -262,6 +316,10 @@ class Hub:
                 "version": VERSION,
                 "hub_id": self.config.hub_id,
                 "radio": self.config.radio.type,
+                "hub_key": {
+                    "key_id": signature.key_id(self.hub_key.public_key()),
+                    "public_key_pem": hub_key.public_pem(self.hub_key),
+                },
                 "profile": {
                     "name": self.profile.name,
                     "version": self.profile.version,
@@ -333,6 +391,8 @@ class Hub:
             await self._on_permit_join(payload)
         elif topic == self.uplink.topic("bridge/request/consent"):
             await self._on_consent_request(payload)
+        elif topic == self.uplink.topic("bridge/request/firmware"):
+            self.firmware.handle(payload)
 
     async def _on_permit_join(self, payload: bytes) -> None:
         """{"seconds": N, "transaction": any}: the operator's time-limited open join."""
@@ -394,6 +454,16 @@ class Hub:
             return self._answer(
                 CommandResult(request_id, "refused", code, f"{frame.cra.article} is not a command")
             )
+        if device == self.hub_eui64:
+            decision = decide(
+                frame, classify(frame), self.consent.mode, Direction.DOWNSTREAM, self.profile
+            )
+            if self.view is not None:
+                self.view.decision(Direction.DOWNSTREAM, device, frame, decision)
+            if not decision.forwarded:
+                return self._answer(CommandResult(request_id, "blocked", code, decision.reason))
+            status, reason = self.hub_commands.execute(frame)
+            return self._answer(CommandResult(request_id, status, code, reason))
         if self.router is None or device not in self.router.devices:
             return self._answer(
                 CommandResult(
@@ -406,15 +476,50 @@ class Hub:
             self.view.decision(Direction.DOWNSTREAM, device, frame, decision)
         if not decision.forwarded:
             return self._answer(CommandResult(request_id, "blocked", code, decision.reason))
+        if self.gsme.is_gsme(device):
+            try:
+                self.gsme.enqueue(request_id, device, frame)
+            except QueueFull as exc:
+                return self._answer(CommandResult(request_id, "refused", code, str(exc)))
+            return self._answer(
+                CommandResult(
+                    request_id,
+                    "queued",
+                    code,
+                    f"{decision.reason}; queued for the GSME's next GET "
+                    f"(expires in {self.config.gsme.queue_expiry:g} s)",
+                )
+            )
         try:
             await self.router.send(device, frame.raw)
         except Exception as exc:
+            # The meter did not take it: say so on down/result and, as a CHF does, with a
+            # signed 0x00D5 alert naming the message (never its content).
+            self.raise_own_alert(self.hub_alerts.failure_to_deliver(frame, device))
             return self._answer(
                 CommandResult(request_id, "refused", code, f"delivery failed: {exc}")
             )
         return self._answer(CommandResult(request_id, "delivered", code, decision.reason))
 
-    def _answer(self, result: CommandResult) -> CommandResult:
+    def _gsme_served(self, entry: Queued) -> None:
+        code = envelope.hex_code(entry.frame.message_code)
+        self._answer(
+            CommandResult(entry.request_id, "delivered", code, "served on the GSME's GET"),
+            stage="-served",
+        )
+
+    def _gsme_expired(self, entry: Queued) -> None:
+        # Not retrieved in time: as an undelivered command, a signed 0x00D5 alert names it.
+        self.raise_own_alert(self.hub_alerts.failure_to_deliver(entry.frame, entry.device))
+        code = envelope.hex_code(entry.frame.message_code)
+        why = f"not retrieved by the GSME within {self.config.gsme.queue_expiry:g} s"
+        self._answer(CommandResult(entry.request_id, "expired", code, why), stage="-expired")
+
+    def raise_own_alert(self, frame: bytes) -> None:
+        """The hub's own GBCS message goes up through the same policy as a meter's."""
+        self.on_frame(self.hub_eui64, frame)
+
+    def _answer(self, result: CommandResult, stage: str = "") -> CommandResult:
         self.counters.commands[result.status] += 1
         if result.status == "refused" and self.view is not None:
             self.view.refused(result.id, result.reason)
@@ -422,7 +527,7 @@ class Hub:
             self.uplink.topic("down/result"),
             result.to_json(),
             category="result",
-            dedup_id=f"result-{result.id}",
+            dedup_id=f"result-{result.id}{stage}",
         )
         return result
 

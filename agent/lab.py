@@ -19,7 +19,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from agent.config import LabConfig
+from agent.consent_command import CommandError, public_key_from_b64
 from agent.hub import Hub
 from gbcs import payloads, signature
 from gbcs.frame import Cra, build_frame
@@ -28,6 +31,9 @@ from hal.sim.ihd import SimIhd
 from hal.virtual import VirtualRadioApp
 
 LOGGER = logging.getLogger(__name__)
+
+# The install code of the lab's simulated devices (the ZigBee spec's example code and CRC).
+LAB_INSTALL_CODE = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,13 @@ class LabSupplier:
         )
 
 
+def first_trusted_key(trust: dict[str, str]) -> ec.EllipticCurvePublicKey | None:
+    for key_id in sorted(trust):
+        with contextlib.suppress(CommandError):
+            return public_key_from_b64(trust[key_id])
+    return None
+
+
 class Lab:
     def __init__(self, hub: Hub, config: LabConfig) -> None:
         self.hub = hub
@@ -104,6 +117,8 @@ class Lab:
             bytes.fromhex(config.esme), 0x1A01, first_alert_counter=int(time.time() * 1000)
         )
         self.ihd = SimIhd(bytes.fromhex(config.ihd), 0x1A05)
+        # The meter holds the Supplier key as a real one does: the first key the hub trusts.
+        self.esme.ota.supplier_key = first_trusted_key(hub.consent_service.state.trust)
         self.supplier = LabSupplier(bytes.fromhex(config.supplier))
         self._tasks: list[asyncio.Task[None]] = []
         self._request_ids = itertools.count(1)
@@ -114,6 +129,7 @@ class Lab:
         if not isinstance(app, VirtualRadioApp) or router is None:
             raise RuntimeError("the lab's simulated devices need the virtual radio")
         for sim in (self.esme, self.ihd):
+            self.hub.device_log.provision(sim.eui64, LAB_INSTALL_CODE)  # installed with the hub
             app.attach(sim)
         async with asyncio.timeout(join_timeout):
             await router.tunnel_ready.setdefault(self.esme.eui64, asyncio.Event()).wait()

@@ -69,6 +69,9 @@ class TunnelListener:
                 self.device.tunnel_id,
             )
             return
+        if not self.router.admit(self.device.eui64):
+            LOGGER.warning("discarded data from %s: not on the device log", self.device.eui64.hex())
+            return
         self.device.frames_in += 1
         self.router.health.device_seen(self.device.eui64.hex().upper())
         self.router.on_frame(self.device.eui64, bytes(args.data))
@@ -80,10 +83,17 @@ class HanRouter:
         app: zigpy.application.ControllerApplication,
         on_frame: FrameHandler,
         health: Health,
+        *,
+        admit: Callable[[bytes], bool] = lambda _eui64: True,
+        on_refused: Callable[[zigpy.device.Device], None] = lambda _device: None,
+        on_sleepy: Callable[[bytes, Any], None] = lambda _eui64, _cluster: None,
     ) -> None:
         self.app = app
         self.on_frame = on_frame
         self.health = health
+        self.admit = admit  # the device log: a device it does not admit gets no tunnel
+        self.on_refused = on_refused
+        self.on_sleepy = on_sleepy  # a GSME: it opens its tunnel to us (agent/gsme.py)
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
@@ -120,18 +130,30 @@ class HanRouter:
 
     # zigpy application listener -------------------------------------------------------------------
 
+    def device_joined(self, device: zigpy.device.Device) -> None:
+        if not self.admit(eui64_bytes(device.ieee)):
+            self.on_refused(device)
+
     def device_initialized(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)
+        if not self.admit(eui):
+            return  # refused at join (device_joined); never a tunnel
         endpoint = next(
             (ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.in_clusters),
             None,
         )
-        kind = "tunnel" if endpoint is not None else "zcl"
+        sleepy = next(
+            (ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.out_clusters),
+            None,
+        )
+        kind = "tunnel" if endpoint is not None else "gsme" if sleepy is not None else "zcl"
         han = HanDevice(ieee=device.ieee, eui64=eui, model=device.model or "?", kind=kind)
         self.devices[eui] = han
         self.health.device_seen(eui.hex().upper(), han.model)
         self.tunnel_ready.setdefault(eui, asyncio.Event())
         LOGGER.info("device %s (%s) initialised", eui.hex().upper(), han.model)
+        if endpoint is None and sleepy is not None:
+            self.on_sleepy(eui, sleepy.out_clusters[TUNNELING])
         if endpoint is not None:
             task = asyncio.get_running_loop().create_task(self._open_tunnel(han, endpoint))
             self._tasks.add(task)

@@ -65,3 +65,10 @@ def test_benchmark_runs_and_prints_a_figure() -> None:
     done = run_script("bench/gbcs_bench.py", "--rounds", "1", "--repeats", "1")
     assert done.returncode == 0, done.stderr
     assert "frames/s" in done.stdout and "corpus:" in done.stdout
+
+
+def test_firmware_bench_runs() -> None:
+    done = run_script("bench/firmware_bench.py", "--size", "4000")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "status: ok" in done.stdout and "meter_result: verified" in done.stdout
+    assert "blocks_served: 83" in done.stdout  # 4126 bytes in 50-byte blocks, rounded up

@@ -54,6 +54,7 @@ class SimDevice:
         self.model = model or f"Sim-{self.kind.upper()}"
         self._tsn = 0
         self._send: Sender | None = None
+        self.answering = True  # False: the device is on the log but no longer acknowledges
         self.attributes: dict[tuple[int, int], tuple[int, Any]] = {
             (0x0000, 0x0004): (0x42, t.CharacterString(self.manufacturer)),
             (0x0000, 0x0005): (0x42, t.CharacterString(self.model)),

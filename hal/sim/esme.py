@@ -23,11 +23,13 @@ from zigpy.zcl import foundation
 from gbcs import payloads, signature
 from gbcs.frame import Cra, Frame, FrameError, build_frame, parse_frame
 from hal.sim.base import SimDevice
+from hal.sim.ota_client import OTA_CLUSTER, RECEIPT_ALERT, SimOtaClient
 from hal.tunneling import CLUSTER_ID as TUNNELING
 from hal.tunneling import PROTOCOL_GB_HRGP, Tunneling, TunnelStatus
 
 LOGGER = logging.getLogger(__name__)
 
+CS06_ACTIVATE_FIRMWARE = 0x0012
 LAB_MAC_KEY = bytes.fromhex("4c41422d4d41432d4b45592d30303031")
 """The lab's AES key for MACs on simulated traffic. Real MAC keys are derived per message from
 the parties' key-agreement keys (gbcs.md 6.2); the hub never verifies MACs, it forwards them."""
@@ -67,12 +69,21 @@ class SimEsme(SimDevice):
         self.energy_wh = 123_456
         self.attributes[(0x0702, 0x0000)] = (0x25, t.uint48_t(self.energy_wh))
         self.attributes[(0x0702, 0x0300)] = (0x30, t.enum8(0x00))  # unit of measure: kWh
+        self.ota = SimOtaClient(
+            self.cluster_command_packet,
+            lambda code, digest: self.tunnel_packet(
+                self.alert(code, message_code=RECEIPT_ALERT, extra=b"\x09\x20" + digest)
+            ),
+            lambda: int(self.attributes[(0x0019, 0x0002)][1]),
+        )
 
     # -- the tunnel -----------------------------------------------------------------------------
 
     def handle_cluster_command(
         self, packet: t.ZigbeePacket, hdr: foundation.ZCLHeader, payload: bytes
     ) -> list[t.ZigbeePacket]:
+        if packet.cluster_id == OTA_CLUSTER:
+            return self.ota.handle(hdr, payload)
         if packet.cluster_id != TUNNELING or hdr.direction != foundation.Direction.Client_to_Server:
             return []
         defs = Tunneling.ServerCommandDefs
@@ -156,9 +167,28 @@ class SimEsme(SimDevice):
         )
 
     def _response_payload(self, command: Frame) -> bytes:
+        if command.message_code == CS06_ACTIVATE_FIRMWARE:
+            return self._activate(command)
         if command.payload[:1] == b"\xd9":
             return payloads.dlms_access_response(command.counter)
         return b"\x02\x01\x00"  # ASN.1 INTEGER 0: success, as the CSxx variants answer
+
+    def _activate(self, command: Frame) -> bytes:
+        """CS06: activate the held image if the command names its hash. The lab's response is
+        an ASN.1 SEQUENCE of the outcome (ENUMERATED: 0 success, 1 no image held, 2 hash
+        mismatch) and the firmware version now running (OCTET STRING, 4 bytes)."""
+        held = self.ota.held
+        if held is None:
+            outcome = 1
+        elif held.image_hash not in command.payload:
+            outcome = 2
+        else:
+            outcome = 0
+            self.attributes[(0x0019, 0x0002)] = (0x23, t.uint32_t(held.file_version))
+            self.ota.held = None
+        version = int(self.attributes[(0x0019, 0x0002)][1]).to_bytes(4, "big")
+        body = b"\x0a\x01" + bytes([outcome]) + b"\x04\x04" + version
+        return b"\x30" + bytes([len(body)]) + body
 
     def sign(self, data: bytes) -> bytes:
         return signature.sign(self.key, data)

@@ -1,0 +1,84 @@
+"""The CHF device log as the hub's whitelist: who may join the HAN and talk over a tunnel.
+
+Rules:
+- The log starts from the config's `[[devices]]` (the installer's list) and is then changed only
+  by CCS01 (add) and CCS02 (remove) commands addressed to the hub itself. Those changes are
+  written atomically to `device-log.json` in the state dir and survive restarts; the config's
+  entries are always present (removing one by CCS02 lasts until the next start, which re-reads
+  the config).
+- A device is admitted when its EUI-64 is on the log. Anything else that appears on the HAN is
+  refused (the router opens no tunnel to it and the hub asks it to leave).
+- CCS01 for a device already listed keeps its install code and succeeds (gbcs.md 5.3), without a
+  change and so without a CS14 alert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from agent.device_log import DeviceLogEntry, parse_entry
+
+STATE_FILE = "device-log.json"
+
+
+class ChfDeviceLog:
+    def __init__(self, state_dir: Path, configured: tuple[DeviceLogEntry, ...]) -> None:
+        self.path = state_dir / STATE_FILE
+        self._entries: dict[str, DeviceLogEntry] = {e.eui64: e for e in configured}
+        self.installed = set(self._entries)  # config and lab entries: never persisted here
+        self.changes = 0
+        if self.path.exists():
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            for item in data.get("added", []):
+                entry = parse_entry(item)
+                self._entries.setdefault(entry.eui64, entry)
+
+    @property
+    def entries(self) -> tuple[DeviceLogEntry, ...]:
+        return tuple(self._entries.values())
+
+    def admits(self, eui64: bytes) -> bool:
+        return eui64.hex().upper() in self._entries
+
+    def provision(self, eui64: bytes, install_code: bytes) -> None:
+        """An installer's entry (the lab's simulated devices): like config, not persisted."""
+        entry = parse_entry({"eui64": eui64.hex().upper(), "install_code": install_code.hex()})
+        if entry.eui64 not in self._entries:
+            self._entries[entry.eui64] = entry
+            self.installed.add(entry.eui64)
+
+    def add(self, eui64: bytes, install_code: bytes) -> bool:
+        """CCS01: True when the log changed. ValueError for a bad install code."""
+        key = eui64.hex().upper()
+        if key in self._entries:
+            return False
+        self._entries[key] = parse_entry({"eui64": key, "install_code": install_code.hex()})
+        self._save()
+        return True
+
+    def remove(self, eui64: bytes) -> bool:
+        """CCS02: True when the device was on the log."""
+        if self._entries.pop(eui64.hex().upper(), None) is None:
+            return False
+        self._save()
+        return True
+
+    def _save(self) -> None:
+        self.changes += 1
+        added = [
+            {"eui64": e.eui64, "install_code": e.install_code.hex().upper()}
+            for e in self._entries.values()
+            if e.eui64 not in self.installed
+        ]
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": 1, "added": added}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def stats(self) -> dict[str, Any]:
+        return {"entries": sorted(self._entries), "changes": self.changes}

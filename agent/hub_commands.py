@@ -1,0 +1,103 @@
+"""Commands addressed to the hub itself (the CHF), and the device log's consequences on the HAN.
+
+The hub actions CCS01 (add a device to its device log) and CCS02 (remove one). Each change is
+answered with a response frame signed by the hub and a CS14 alert carrying the whole log, both
+going upstream through the policy like any device's. A device that appears on the HAN without
+being on the log is asked to leave, and a signed security alert (0x8F3E, naming it) goes up.
+Any other command to the hub is refused: this hub actions only its device-log commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import zigpy.device
+import zigpy.types
+
+from gbcs import chf_commands, signature
+from gbcs.frame import Cra, Frame, build_frame
+
+if TYPE_CHECKING:
+    from agent.hub import Hub
+
+LOGGER = logging.getLogger(__name__)
+
+ACTION_SUCCESS = b"\x00"  # DLMS action-result success
+
+
+class HubCommands:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.refused_joins: list[str] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.hub.device_log.stats(), "refused_joins": list(self.refused_joins)}
+
+    def execute(self, frame: Frame) -> tuple[str, str]:
+        """(status, reason) for down/result; the log changes only on a readable command."""
+        try:
+            command = chf_commands.parse_payload(frame.message_code, frame.payload)
+        except chf_commands.ChfCommandError as exc:
+            return "refused", f"not actioned by the hub: {exc}"
+        log = self.hub.device_log
+        who = command.eui64.hex().upper()
+        if command.install_code is not None:
+            try:
+                changed = log.add(command.eui64, command.install_code)
+            except ValueError as exc:
+                return "refused", f"not actioned by the hub: {exc}"
+            done = f"{who} added to the device log" if changed else f"{who} already listed"
+        else:
+            changed = log.remove(command.eui64)
+            done = f"{who} removed from the device log" if changed else f"{who} was not listed"
+            if changed:
+                self._leave(command.eui64)
+        self.hub.joins.devices = log.entries
+        self.hub.raise_own_alert(self._response(frame))
+        if changed:
+            self.hub.raise_own_alert(self._cs14())
+        self.hub.event(f"device log: {done}")
+        return "delivered", f"actioned by the hub: {done}"
+
+    def join_refused(self, device: zigpy.device.Device) -> None:
+        eui64 = bytes(device.ieee[::-1])
+        who = eui64.hex().upper()
+        LOGGER.warning("join by %s refused: not on the device log", who)
+        self.refused_joins.append(who)
+        self.hub.raise_own_alert(self.hub.hub_alerts.join_refused(eui64))
+        self._leave(eui64)
+
+    def _leave(self, eui64: bytes) -> None:
+        app = self.hub.app
+        if app is None:
+            return
+        ieee = zigpy.types.EUI64(eui64[::-1])
+        if ieee in app.devices:
+            task = asyncio.get_running_loop().create_task(app.remove(ieee))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _response(self, command: Frame) -> bytes:
+        invoke = command.payload[2:6]
+        key = self.hub.hub_key
+        return build_frame(
+            cra=Cra.RESPONSE,
+            counter=command.counter,
+            originator=self.hub.hub_eui64,
+            recipient=command.originator,
+            message_code=command.message_code,
+            payload=b"\xc7\x01" + invoke + ACTION_SUCCESS + b"\x00",
+            supplementary=command.supplementary,
+            signer=lambda data: signature.sign(key, data),
+        )
+
+    def _cs14(self) -> bytes:
+        app = self.hub.app
+        pan = bytes(8)
+        if app is not None and app.state.network_info.extended_pan_id is not None:
+            pan = bytes(app.state.network_info.extended_pan_id[::-1])
+        entries = [bytes.fromhex(e.eui64) for e in self.hub.device_log.entries]
+        return self.hub.hub_alerts.device_log_changed(pan, entries)

@@ -1,0 +1,122 @@
+"""The sleepy gas meter: it opens its tunnel to the hub, which queues its commands and serves
+them on GET; an unpolled command expires and is reported. Real mosquitto, zigpy over the
+virtual radio, restricted mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import Broker, write_config
+from mqtt_helpers import recording
+from test_device_log_e2e import GOOD_CODE, hub_frames, result, send_down
+from test_e2e import running_hub
+
+from agent.config import load_config
+from agent.lab import LabCommand
+from gbcs.frame import Cra, parse_frame
+from hal.sim.gsme import SimGsme
+
+GSME = bytes.fromhex("00DB1234567890C7")
+READ_FIRMWARE = LabCommand(0x0059, critical=False)  # ECS52: firmware, allowed in restricted mode
+READ_REGISTERS = LabCommand(0x0027, critical=False)  # ECS17b: a read, blocked in restricted mode
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    for _ in range(500):  # up to 10 s
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_gsme_queue_served_on_poll_and_expiry_reported(
+    tmp_path: Path, broker: Broker
+) -> None:
+    extra = "[gsme]\nqueue_expiry = 1.5\nmax_queued = 2\n"
+    config = load_config(write_config(tmp_path, broker, mode="restricted", extra=extra))
+    base = f"test/{config.hub_id}"
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (hub, lab),
+    ):
+        assert hub.app is not None
+        hub.device_log.add(GSME, GOOD_CODE)
+        gsme = SimGsme(GSME, 0x1A0C)
+        hub.app.attach(gsme)  # type: ignore[attr-defined]
+        await until(lambda: hub.gsme.is_gsme(GSME), "the GSME to be initialised")
+        gsme.request_tunnel()
+        await until(lambda: gsme.tunnel_id is not None, "the GSME's tunnel")
+
+        first = lab.supplier.command(GSME, READ_FIRMWARE)
+        second = lab.supplier.command(GSME, READ_FIRMWARE)
+        third = lab.supplier.command(GSME, READ_FIRMWARE)
+        blocked = lab.supplier.command(GSME, READ_REGISTERS)
+        for rid, frame in (("g-1", first), ("g-2", second), ("g-3", third), ("g-b", blocked)):
+            await send_down(broker, base, rid, GSME, frame)
+            await rec.wait_for(lambda _m, rid=rid: result(rec, rid) is not None, timeout=10)
+        queued_then = [result(rec, rid) for rid in ("g-1", "g-2", "g-3", "g-b")]
+        received_before_poll = list(gsme.commands_received)
+
+        gsme.poll()  # wakes: gets the oldest, answers it by PUT
+        await until(lambda: len(gsme.get_responses) == 1 and len(gsme.sent) == 1, "GET + PUT")
+        await rec.wait_for(
+            lambda _m: (
+                any("/up/" in m.topic for m in rec.messages)
+                and any(
+                    m.json().get("reason") == "served on the GSME's GET"
+                    for m in rec.on("/down/result")
+                )
+            ),
+            timeout=10,
+        )
+        # g-2 is never polled: it expires and is reported.
+        await rec.wait_for(
+            lambda _m: any(m.json()["status"] == "expired" for m in rec.on("/down/result")),
+            timeout=10,
+        )
+        await rec.wait_for(lambda _m: len(hub_frames(rec, hub)) >= 1, timeout=10)
+        gsme.poll()
+        await until(lambda: len(gsme.get_responses) == 2, "the second GET-RESPONSE")
+        alert = gsme.raise_alert(0x8F3E)  # an alert also goes to the hub by PUT
+        await rec.wait_for(lambda _m: any("/up/security" in m.topic for m in rec.messages), 10)
+        health = hub.health_snapshot()
+
+    assert [r["status"] for r in queued_then] == ["queued", "queued", "refused", "blocked"]  # type: ignore[index]
+    assert queued_then[0]["reason"].endswith("queued for the GSME's next GET (expires in 1.5 s)")  # type: ignore[index]
+    assert queued_then[2]["reason"] == "the GSME's queue is full (2 commands waiting)"  # type: ignore[index]
+    assert received_before_poll == []  # nothing is pushed to a sleepy meter
+    assert gsme.get_responses[0] == (1, first)  # 02 01 + the command, unchanged
+    assert [c.raw for c in gsme.commands_received] == [first]
+    assert gsme.get_responses[1] == (0, b"")  # 02 00: nothing waits any more
+    results = {(m.json()["id"], m.json()["status"]): m.json() for m in rec.on("/down/result")}
+    assert ("g-1", "delivered") in results
+    assert results[("g-2", "expired")]["reason"] == "not retrieved by the GSME within 1.5 s"
+    assert ("g-2", "delivered") not in results
+    # The GSME's response came up by PUT, unchanged, on up/firmware.
+    ups = [m for m in rec.messages if "/up/" in m.topic]
+    response = [
+        m for m in ups if parse_frame(base64.b64decode(m.json()["frame"])).originator == GSME
+    ]
+    assert len(response) == 2 and response[0].topic.endswith("/up/firmware")
+    assert response[1].topic.endswith("/up/security")
+    assert base64.b64decode(response[1].json()["frame"]) == alert
+    assert base64.b64decode(response[0].json()["frame"]) == gsme.sent[0]
+    assert parse_frame(gsme.sent[0]).cra is Cra.RESPONSE
+    # The expiry also raised the hub's signed 0x00D5 naming the command, never its content.
+    [(topic, alert)] = [(t, f) for t, f in hub_frames(rec, hub) if f.message_code == 0x00D5]
+    assert topic == "critical_alert"
+    expired = parse_frame(second)
+    assert (
+        expired.counter.to_bytes(8, "big") in alert.payload and expired.payload not in alert.payload
+    )
+    assert health["gsme"][GSME.hex().upper()] == {  # type: ignore[index]
+        "tunnel": True,
+        "queued": 0,
+        "served": 1,
+        "expired": 1,
+        "frames_in": 2,
+    }
