@@ -17,6 +17,7 @@ from agent.commands import keys as keys_command
 from agent.commands import radio as radio_command
 from agent.commands import replay as replay_command
 from agent.commands import run as run_command
+from agent.commands import simulate as simulate_command
 from agent.config import EX_CONFIG, ConfigError
 from agent.state import StateError
 
@@ -26,6 +27,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     run_command,
     decode_command,
     replay_command,
+    simulate_command,
     radio_command,
     keys_command,
     consent_command,
