@@ -11,6 +11,7 @@ import argparse
 import sys
 from types import ModuleType
 
+from agent.commands import conformance as conformance_command
 from agent.commands import consent as consent_command
 from agent.commands import decode as decode_command
 from agent.commands import keys as keys_command
@@ -28,6 +29,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     decode_command,
     replay_command,
     simulate_command,
+    conformance_command,
     radio_command,
     keys_command,
     consent_command,
