@@ -68,12 +68,22 @@ def run(args: argparse.Namespace) -> int:
             first = int(datetime.now(UTC).timestamp() * 1000)  # never reuse a dedup id
             meter = SimEsme(bytes.fromhex(config.lab.esme), 0x1A01, first_alert_counter=first)
 
-        def progress(done: int, total: int, text: str) -> None:
-            print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
+        from agent.progress import Progress
 
-        results, profile = asyncio.run(
-            conformance.run_conformance(config, meter=meter, device=device, progress=progress)
-        )
+        bar = Progress(sys.stderr)
+
+        def progress(done: int, total: int, text: str) -> None:
+            line = f"[{done}/{total}] {text}"
+            if bar.tty and not line.endswith(": pass"):
+                bar.note(line)  # a failure stays on the terminal
+            bar.update(done, total, line)
+
+        try:
+            results, profile = asyncio.run(
+                conformance.run_conformance(config, meter=meter, device=device, progress=progress)
+            )
+        finally:
+            bar.close()
     name = f"simulated {args.device} {config.lab.esme}" if meter else f"meter {args.device_eui}"
     meta = {
         "device": name,

@@ -37,17 +37,24 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(args.scenario, "--time-scale", "a number > 0")
     from agent.hub import Hub  # zigpy loads only when the hub runs
     from agent.scenario import run_scenario
-    from agent.view import LiveView
+    from agent.screen import bind_view, close_view, make_view, scenario_clock
 
     async def main() -> dict[str, object]:
-        hub = Hub(config, view=None if args.quiet else LiveView())
+        view = None if args.quiet else make_view()
+        hub = Hub(config, view=view)
+        bind_view(view, hub)
         await hub.start()
+        clock = asyncio.get_running_loop().create_task(
+            scenario_clock(view, scenario.name, scenario.duration, args.time_scale)
+        )
         try:
             hub.event(f"scenario {scenario.name}: {scenario.description}")
             lab = await run_scenario(hub, scenario, config.lab, time_scale=args.time_scale)
             await lab.stop()
             return hub.health_snapshot()
         finally:
+            clock.cancel()
+            close_view(view)
             await hub.stop()
 
     snapshot = asyncio.run(main())
