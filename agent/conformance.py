@@ -529,11 +529,7 @@ async def run_conformance(
             if attach is None:
                 raise ConfigError(config.path, "[radio] type", "'virtual' for a simulated meter")
             attach(meter)
-        async with asyncio.timeout(60):
-            while hub.router is None:  # noqa: ASYNC110 - the radio's first open
-                await asyncio.sleep(0.05)
-            await hub.router.tunnel_ready.setdefault(device, asyncio.Event()).wait()
-            await hub.uplink.connected.wait()
+        await _ready(hub, device, config)
         async with observe(config) as observer:
             supplier = LabSupplier(bytes.fromhex(config.lab.supplier))
             run = Conformance(hub, log, observer, device, meter, supplier, settle=settle, wait=wait)
@@ -556,6 +552,33 @@ async def run_conformance(
             return results, profile
     finally:
         await hub.stop()  # fmt: skip
+
+
+class NotReady(RuntimeError):
+    """The run could not start: no broker, no radio, or the device never opened its tunnel."""
+
+
+async def _ready(hub: Hub, device: bytes, config: Config, within: float = 30.0) -> None:
+    mqtt = f"{config.mqtt.host}:{config.mqtt.port}"
+    steps: tuple[tuple[Callable[[], str], Callable[[], Any]], ...] = (
+        (lambda: f"the broker at {mqtt} accepted no connection", hub.uplink.connected.wait),
+        (lambda: f"the radio did not come up ({hub.radio.last_error})", lambda: _router(hub)),
+        (
+            lambda: f"device {device.hex().upper()} opened no tunnel to the hub",
+            lambda: hub.router.tunnel_ready.setdefault(device, asyncio.Event()).wait(),  # type: ignore[union-attr]
+        ),
+    )
+    for failure, step in steps:
+        try:
+            async with asyncio.timeout(within):
+                await step()
+        except TimeoutError:
+            raise NotReady(f"{failure()} within {within:g} s") from None
+
+
+async def _router(hub: Hub) -> None:
+    while hub.router is None:  # noqa: ASYNC110 - the radio's first open has no event
+        await asyncio.sleep(0.05)
 
 
 def check_can_switch(hub: Hub) -> None:

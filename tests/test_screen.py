@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import ROOT, Broker, write_config
@@ -125,3 +128,35 @@ def test_render_fits_the_terminal_and_lists_every_category_seen() -> None:
         "read",
     ]
     assert any("silent" in line for line in full)
+
+
+def test_run_on_a_terminal_redraws_until_stopped(tmp_path: Path, broker: Broker) -> None:
+    """`run` (the lab default) builds its view the same way: a screen on a pty, then SIGINT."""
+    config = write_config(tmp_path, broker, mode="restricted", lab=True, interval=0.2)
+    master, slave = os.openpty()
+    env = {**os.environ, "COLUMNS": "120"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", "--config", str(config)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    ) as process:
+        os.close(slave)
+        output = b""
+        deadline = time.monotonic() + 30
+        while output.count(b"FORWARDED") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                output += os.read(master, 65536)
+        process.send_signal(signal.SIGINT)
+        output += _read_all(master)
+        assert process.wait(timeout=30) == 0
+    os.close(master)
+    text = output.decode(errors="replace")
+    assert screen.HIDE_CURSOR + screen.CLEAR + screen.HOME in text  # after any early log line
+    assert text.count(screen.HOME) >= 2 and screen.SHOW_CURSOR in text
+    last = text.split(screen.HOME)[-1]
+    assert "mode RESTRICTED" in last and ESME in last and "FORWARDED" in last
+    assert text.rstrip().endswith("stopping")  # after the screen, plain lines again

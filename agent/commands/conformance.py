@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
             results, profile = asyncio.run(
                 conformance.run_conformance(config, meter=meter, device=device, progress=progress)
             )
+        except conformance.NotReady as exc:
+            bar.close()
+            print(f"conformance: {exc}", file=sys.stderr)
+            return 1
         finally:
             bar.close()
     name = f"simulated {args.device} {config.lab.esme}" if meter else f"meter {args.device_eui}"
