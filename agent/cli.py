@@ -11,12 +11,15 @@ import argparse
 import sys
 from types import ModuleType
 
+from agent.commands import conformance as conformance_command
 from agent.commands import consent as consent_command
 from agent.commands import decode as decode_command
 from agent.commands import firmware as firmware_command
 from agent.commands import keys as keys_command
 from agent.commands import radio as radio_command
+from agent.commands import replay as replay_command
 from agent.commands import run as run_command
+from agent.commands import simulate as simulate_command
 from agent.config import EX_CONFIG, ConfigError
 from agent.state import StateError
 
@@ -25,6 +28,9 @@ EX_DATAERR = 65
 COMMANDS: tuple[ModuleType, ...] = (
     run_command,
     decode_command,
+    replay_command,
+    simulate_command,
+    conformance_command,
     radio_command,
     keys_command,
     consent_command,

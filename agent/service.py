@@ -32,7 +32,7 @@ from agent.hub import Hub
 from agent.lab import Lab
 from agent.logs import LogControl
 from agent.notify import Notifier
-from agent.view import LiveView
+from agent.screen import bind_view, close_view, make_view
 from agent.watchdog import Watchdog, judge
 from hal import virtual_dongle
 from hal.virtual import VirtualRadioApp
@@ -64,7 +64,9 @@ class Service:
             loop.add_signal_handler(sig, self._stop.set)
         # Installed before start: SIGHUP's default action would kill a hub still starting.
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
-        hub = Hub(self.config, view=None if self.quiet else LiveView())
+        view = None if self.quiet else make_view()
+        hub = Hub(self.config, view=view)
+        bind_view(view, hub)
         if self.logs is not None:
             self.logs.set_restricted(lambda: hub.consent.mode is not Mode.FULL)
         lab: Lab | None = None
@@ -105,6 +107,7 @@ class Service:
             if lab is not None:
                 with contextlib.suppress(Exception):
                     await lab.stop()
+            close_view(view)
             try:
                 await hub.stop()
             except Exception as exc:

@@ -86,7 +86,10 @@ def decode_lines(lines: Iterable[str], profile: Profile, mode: Mode) -> Iterator
         yield decode_line(line, profile, mode)
 
 
-def decode_line(line: str, profile: Profile, mode: Mode) -> dict[str, Any]:
+def decode_line(
+    line: str, profile: Profile, mode: Mode, direction: Direction | None = None
+) -> dict[str, Any]:
+    """`direction` None: the frame's CRA says it (commands down, the rest up), as decode does."""
     try:
         data = hex_bytes(line)
         tunnel = parse_tunnel_data(data)
@@ -98,7 +101,7 @@ def decode_line(line: str, profile: Profile, mode: Mode) -> dict[str, Any]:
             raise FrameError(exc.offset + tunnel.message_offset, exc.reason) from None
     except FrameError as exc:
         return {"error": exc.reason, "offset": exc.offset}
-    report = describe(frame, profile, mode)
+    report = describe(frame, profile, mode, direction)
     if tunnel.kind is not TunnelKind.BARE:
         report["tunnel"] = _tunnel(tunnel.kind, tunnel.queued)
     return report
@@ -117,9 +120,12 @@ def hex_bytes(line: str) -> bytes:
     return bytes.fromhex(digits)
 
 
-def describe(frame: Frame, profile: Profile, mode: Mode) -> dict[str, Any]:
+def describe(
+    frame: Frame, profile: Profile, mode: Mode, direction: Direction | None = None
+) -> dict[str, Any]:
     category = classify(frame)
-    direction = Direction.DOWNSTREAM if frame.cra is Cra.COMMAND else Direction.UPSTREAM
+    if direction is None:
+        direction = Direction.DOWNSTREAM if frame.cra is Cra.COMMAND else Direction.UPSTREAM
     decision = decide(frame, category, mode, direction, profile)
     info = MESSAGE_CODES.get(frame.message_code)
     alert = ALERT_CODES.get(frame.alert_code) if frame.alert_code is not None else None

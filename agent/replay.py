@@ -1,0 +1,209 @@
+"""Replay of captured GBCS traffic: what the hub would decide for each frame, without a radio.
+
+A capture is text, one frame a line, in either of two forms (they may be mixed):
+
+* hex, optionally preceded by a time and a direction: `[TIME] [up|down] HEX`. TIME is any
+  token with a character hex never has (`2026-11-28T10:00:00Z`, `10:00:01`, `12.5`); direction
+  is `up`/`upstream` (HAN -> WAN) or `down`/`downstream` (WAN -> HAN). Spaces between hex bytes
+  are allowed, as in `han-agent decode`.
+* a JSON object: `{"frame": ..., "time": ..., "direction": ..., "device": ...}`, where `frame`
+  is hex or base64. The hub's own `up/<category>` envelope is such an object (base64 frame,
+  `device`, `received_at`), so what a WAN consumer recorded can be replayed as it is.
+
+Blank lines and lines starting with `#` are skipped. Without a direction, the frame's CRA flag
+says it (commands down, responses and alerts up), as in the live hub. With one, the policy is
+asked for that direction, so a command captured coming *up* is judged as the live hub would
+judge it: blocked, wrong way.
+
+Each frame becomes the object `han-agent decode` prints for it (agent.commands.decode.describe,
+the same classify and decide the hub runs), plus `line`, `time` and `device`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.commands.decode import decode_line
+from agent.consent import Mode
+from agent.policy import Direction, Profile
+
+DIRECTIONS = {
+    "up": Direction.UPSTREAM,
+    "upstream": Direction.UPSTREAM,
+    "down": Direction.DOWNSTREAM,
+    "downstream": Direction.DOWNSTREAM,
+}
+HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+
+
+class CaptureError(ValueError):
+    """A line of the capture that is not in either form; the line number says where."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    line: int
+    hex: str
+    time: str | None = None
+    direction: Direction | None = None
+    device: str | None = None
+
+
+def read_capture(lines: Iterable[str]) -> Iterator[CapturedFrame]:
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith("{"):
+            yield _json_line(number, text)
+        else:
+            yield _text_line(number, text)
+
+
+def _text_line(number: int, text: str) -> CapturedFrame:
+    tokens = text.split()
+    time: str | None = None
+    direction: Direction | None = None
+    while len(tokens) > 1:  # the last token is always (part of) the frame
+        token = tokens[0]
+        if token.lower() in DIRECTIONS and direction is None:
+            direction = DIRECTIONS[token.lower()]
+        elif time is None and direction is None and not set(token) <= HEX_CHARS:
+            time = token
+        else:
+            break
+        tokens.pop(0)
+    return CapturedFrame(number, "".join(tokens), time, direction)
+
+
+def _json_line(number: int, text: str) -> CapturedFrame:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaptureError(number, f"not JSON: {exc.msg}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("frame"), str):
+        raise CaptureError(number, "a JSON line needs a string 'frame' (hex or base64)")
+    frame = obj["frame"].strip()
+    if not (set(frame) <= HEX_CHARS and len(frame) % 2 == 0):
+        try:
+            frame = base64.b64decode(frame, validate=True).hex()
+        except (binascii.Error, ValueError):
+            raise CaptureError(number, "'frame' is neither hex nor base64") from None
+    direction = obj.get("direction")
+    if direction is not None and str(direction).lower() not in DIRECTIONS:
+        raise CaptureError(number, f"'direction' must be up or down, not {direction!r}")
+    when = obj.get("time", obj.get("received_at"))
+    device = obj.get("device")
+    return CapturedFrame(
+        number,
+        frame,
+        None if when is None else str(when),
+        None if direction is None else DIRECTIONS[str(direction).lower()],
+        None if device is None else str(device).upper(),
+    )
+
+
+def replay(
+    frames: Iterable[CapturedFrame], profile: Profile, mode: Mode
+) -> Iterator[dict[str, Any]]:
+    """One decode-style report per captured frame, in input order."""
+    for captured in frames:
+        report = decode_line(captured.hex, profile, mode, direction=captured.direction)
+        report["line"] = captured.line
+        report["time"] = captured.time
+        report["device"] = captured.device or _device(report)
+        yield report
+
+
+def _device(report: dict[str, Any]) -> str | None:
+    """The HAN device of a frame: the sender of what goes up, the target of what comes down."""
+    decision = report.get("decision")
+    if not decision:
+        return None
+    key = "recipient" if decision["direction"] == "downstream" else "originator"
+    return str(report[key])
+
+
+@dataclass
+class Totals:
+    """Per category, how many frames were forwarded and blocked; and how many were unreadable."""
+
+    forwarded: Counter[str] = field(default_factory=Counter)
+    blocked: Counter[str] = field(default_factory=Counter)
+    malformed: int = 0
+
+    def add(self, report: dict[str, Any]) -> None:
+        decision = report.get("decision")
+        if not decision:
+            self.malformed += 1
+        elif decision["action"] == "forward":
+            self.forwarded[report["category"]] += 1
+        else:
+            self.blocked[report["category"]] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        categories = sorted(set(self.forwarded) | set(self.blocked))
+        return {
+            "by_category": {
+                c: {"forwarded": self.forwarded[c], "blocked": self.blocked[c]} for c in categories
+            },
+            "forwarded": sum(self.forwarded.values()),
+            "blocked": sum(self.blocked.values()),
+            "malformed": self.malformed,
+        }
+
+
+TABLE_COLUMNS = ("time", "device", "message code", "use case", "category", "decision", "reason")
+
+
+def table_row(report: dict[str, Any]) -> tuple[str, ...]:
+    decision = report.get("decision")
+    if not decision:
+        why = report.get("error") or "no GBCS frame in the tunnel data"
+        offset = report.get("offset")
+        reason = f"{why} (byte {offset})" if offset is not None else why
+        return (report["time"] or "-", report["device"] or "-", "-", "-", "-", "dropped", reason)
+    code = report["message_code"]
+    if report.get("alert_code"):
+        code = f"{code}/{report['alert_code']}"
+    return (
+        report["time"] or "-",
+        report["device"] or "-",
+        code,
+        report["use_case"] or "-",
+        report["category"],
+        decision["action"],
+        decision["reason"],
+    )
+
+
+def render_table(reports: list[dict[str, Any]], totals: Totals) -> str:
+    rows = [TABLE_COLUMNS, *(table_row(r) for r in reports)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS) - 1)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1]
+        for row in rows
+    ]
+    summary = totals.as_dict()
+    lines.append("")
+    lines.append("totals by category:")
+    for category, counts in summary["by_category"].items():
+        lines.append(
+            f"  {category:<15} forwarded {counts['forwarded']:>5}  blocked {counts['blocked']:>5}"
+        )
+    lines.append(
+        f"  {'all':<15} forwarded {summary['forwarded']:>5}  blocked {summary['blocked']:>5}"
+        f"  malformed {summary['malformed']}"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,182 @@
+"""`han-agent conformance` on a real hub: virtual radio, real zigpy, real mosquitto, modes switched
+by consent commands signed with the lab TEST key. The simulated ESME passes every case; a meter
+that breaks one GBCS rule fails exactly that case, in the modes where it shows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PROFILE, ROOT, Broker, write_config
+
+from agent import cli, conformance
+from agent.config import load_config
+from agent.consent import Mode
+from agent.lab import LabAlert, LabCommand, LabSupplier
+from agent.policy import parse_profile
+from gbcs.codes import ALERT_CODES, Category
+from gbcs.frame import Frame, parse_frame
+from hal.sim import esme
+
+TRUST_LAB = f'[trust]\ndir = "{ROOT / "config/lab/trust"}"\n'
+DEVICE = bytes.fromhex("00DB1234567890A0")
+
+
+def _meter(cls: type[esme.SimEsme], config_path: Path) -> esme.SimEsme:
+    config = load_config(config_path)
+    return cls(bytes.fromhex(config.lab.esme), 0x1A01, first_alert_counter=int(time.time() * 1e3))
+
+
+def test_simulated_esme_passes_every_case(tmp_path: Path, broker: Broker) -> None:
+    config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "conformance", "--config", str(config), "--out", out],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "conformance.json").read_text())
+    markdown = (out / "conformance.md").read_text()
+    assert result.stdout == markdown
+    total = len(conformance.CASES) * 2
+    assert (report["passed"], report["total"], report["all_passed"]) == (total, total, True)
+    assert f"**{total} of {total} passed**" in markdown
+    progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert progress[0].startswith(f"[1/{total}] ") and progress[-1].startswith(f"[{total}/{total}]")
+    cases = {(c["case"], c["mode"]): c for c in report["cases"]}
+    assert set(cases) == {(c.id, m) for c in conformance.CASES for m in ("full", "restricted")}
+    # Every category is exercised, and every distinctive rule of the profile decides one case.
+    categories = {d["category"] for c in report["cases"] for d in c["hub_decided"]}
+    assert categories == {c.value for c in Category}
+    rules = {d["rule"] for c in report["cases"] for d in c["hub_decided"] if c["mode"] != "full"}
+    assert {
+        "upstream.block_alert_codes",
+        "upstream.allow_alert_codes",
+        "upstream.response_to_allowed_command",
+        "upstream.unknown",
+        "downstream.unknown",
+        "downstream.blocked",
+        "downstream.allow_message_codes",
+    } <= rules
+    # What came out upstream was observed on the broker, not inferred.
+    billing = cases[("critical-billing-data", "restricted")]
+    assert billing["upstream"] == [] and billing["hub_decided"][0]["action"] == "block"
+    assert [u["topic"] for u in cases[("critical-billing-data", "full")]["upstream"]] == [
+        "up/critical_alert"
+    ]
+    read = cases[("read-import-energy", "restricted")]
+    assert [(u["topic"], u["status"]) for u in read["upstream"]] == [("down/result", "blocked")]
+    clock = cases[("set-clock", "restricted")]
+    assert sorted(u["topic"] for u in clock["upstream"]) == ["down/result", "up/config"]
+
+
+class BillingDataAsNonCriticalAlert(esme.SimEsme):
+    """Sends its billing-data log as an unsigned generic alert instead of a signed ECS68."""
+
+    def alert(self, alert_code: int, **kwargs: Any) -> bytes:
+        if alert_code == 0x8F0A:
+            kwargs.update(message_code=0x1001, critical=False)
+        return super().alert(alert_code, **kwargs)
+
+
+class AnswersClockWithConsumption(esme.SimEsme):
+    """Answers a set-clock command (allowed down) with an energy-register read response."""
+
+    def response_to(self, command: Frame) -> bytes:
+        if command.message_code == 0x0062:
+            command = command._replace(message_code=0x0027)
+        return super().response_to(command)
+
+
+MADE_UP = next(c for c in range(0x8FFE, 0x8000, -1) if c not in ALERT_CODES)
+
+
+class MadeUpAlertCode(esme.SimEsme):
+    """Raises an over-current alert under an alert code that GBCS does not have."""
+
+    def alert(self, alert_code: int, **kwargs: Any) -> bytes:
+        return super().alert(MADE_UP if alert_code == 0x8010 else alert_code, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("meter_class", "broken", "why"),
+    [
+        (AnswersClockWithConsumption, "set-clock", "the meter sent signed response 0x0027"),
+        (MadeUpAlertCode, "over-current-alert", f"the meter sent unsigned alert 0x1001 alert 0x{MADE_UP:04X}"),  # noqa: E501
+    ],
+)  # fmt: skip
+async def test_misbehaving_meter_fails_exactly_the_case_it_breaks(
+    tmp_path: Path, broker: Broker, meter_class: type[esme.SimEsme], broken: str, why: str
+) -> None:
+    config_path = write_config(tmp_path, broker, mode="full", extra=TRUST_LAB)
+    config = load_config(config_path)
+    results, _profile = await conformance.run_conformance(
+        config, meter=_meter(meter_class, config_path), settle=0.05, wait=2.0
+    )
+    failing = {(r.case.id, r.mode.value) for r in results if not r.passed}
+    assert failing == {(broken, "full"), (broken, "restricted")}
+    for r in results:
+        if not r.passed:
+            assert any(f.startswith(why) for f in r.failures), r.failures
+
+
+def test_misbehaving_meter_makes_the_command_exit_1(
+    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI path with a meter that sends billing data as a non-critical alert."""
+    monkeypatch.setattr(esme, "SimEsme", BillingDataAsNonCriticalAlert)
+    config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
+    out = tmp_path / "report"
+    status = cli.main(["conformance", "--config", str(config), "--out", str(out)])
+    assert status == 1
+    report = json.loads((out / "conformance.json").read_text())
+    failing = {(c["case"], c["mode"]) for c in report["cases"] if c["result"] != "pass"}
+    assert failing == {("critical-billing-data", "full"), ("critical-billing-data", "restricted")}
+    full = next(c for c in report["cases"] if c["case"] == "critical-billing-data")
+    assert full["upstream"][0]["topic"] == "up/alert"  # observed: it went up as a plain alert
+    assert "## Not passed" in (out / "conformance.md").read_text()
+
+
+def test_expected_outcomes_follow_the_profile_file() -> None:
+    """Change the profile and the expectation changes with it: nothing is written per case."""
+    shipped = parse_profile(PROFILE.read_text())
+    text = PROFILE.read_text().replace('block_alert_codes = ["0x8F0A"]', "block_alert_codes = []")
+    down = 'allow_categories = ["firmware", "security", "safety"]\n'
+    text = text.replace(down, down.replace('"safety"', '"safety", "tariff"'))
+    changed = parse_profile(text)
+    billing = LabAlert(0x8F0A, 0x0061, critical=True)
+    assert not conformance.expect_alert(billing, DEVICE, Mode.RESTRICTED, shipped).up.forwarded  # type: ignore[union-attr]
+    assert conformance.expect_alert(billing, DEVICE, Mode.RESTRICTED, changed).up.forwarded  # type: ignore[union-attr]
+    supplier = LabSupplier(bytes.fromhex("90B3D51F30010000"))
+    tariff = parse_frame(supplier.command(DEVICE, LabCommand(0x0019, critical=True)))
+    blocked = conformance.expect_command(tariff, DEVICE, Mode.RESTRICTED, shipped)
+    assert blocked.down is not None and not blocked.down.forwarded and blocked.reply is None
+    allowed = conformance.expect_command(tariff, DEVICE, Mode.RESTRICTED, changed)
+    assert allowed.reply is not None and allowed.reply.critical  # a signed command: signed reply
+    assert allowed.up is not None and allowed.up.rule == "upstream.response_to_allowed_command"
+
+
+def test_untrusted_lab_key_and_unknown_device_are_one_line_errors(tmp_path: Path) -> None:
+    config = write_config(tmp_path, None, extra=f'[trust]\ndir = "{tmp_path / "none"}"\n')
+    for extra, expected in (
+        ([], f"config error: {config}: [trust] dir: a trust store holding the lab TEST key"),
+        (["--device", "gsme"], f"config error: {config}: --device: one of esme"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "agent.cli", "conformance", "--config", str(config), *extra],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 78
+        assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
+        assert sum("error" in line for line in result.stderr.splitlines()) == 1

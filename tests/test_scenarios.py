@@ -1,0 +1,134 @@
+"""Each shipped scenario runs to completion (time-scaled) on a real hub: virtual radio, real
+zigpy, real mosquitto, consent changes signed with the lab TEST key. The expected upstream
+multisets are written out by hand from the scenario files and DESIGN.md's profile."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Broker, write_config
+from mqtt_helpers import recording
+from test_e2e import ups
+
+from agent.config import load_config
+from agent.hub import Hub
+from agent.scenario import load_scenario, run_scenario
+from gbcs.frame import parse_frame
+
+TRUST_LAB = f'[trust]\ndir = "{ROOT / "config/lab/trust"}"\n'
+R, A = "response", "alert"
+
+# (scenario, starting mode, what arrives upstream: (cra, message code, alert code) -> count)
+EXPECTED = {
+    "normal-day": (
+        "full",
+        {(R, 0x0027, None): 2, (R, 0x0062, None): 1, (R, 0x0059, None): 1, (A, 0x1001, 0x8010): 1},
+    ),
+    "tamper-outage-day": (
+        "restricted",
+        {
+            (A, 0x1000, 0x8F74): 1,
+            (A, 0x1000, 0x8F3E): 1,
+            (A, 0x1000, 0x81BD): 1,
+            (A, 0x0067, 0x8F35): 1,
+            (R, 0x0052, None): 1,
+            (R, 0x004F, None): 1,
+            (A, 0x00F0, 0x81A0): 1,
+        },  # the over-current alert (0x8010) stays home
+    ),
+    "firmware-campaign": (
+        "restricted",
+        {(R, 0x0059, None): 2, (A, 0x00CE, 0x8F72): 1},  # the 0x0027 read is blocked
+    ),
+    "restricted-midrun": (
+        "full",
+        {(R, 0x0027, None): 1, (A, 0x1001, 0x8010): 1, (A, 0x1000, 0x8F3E): 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_scenario_runs_to_completion(tmp_path: Path, broker: Broker, name: str) -> None:
+    mode, expected = EXPECTED[name]
+    scenario = load_scenario(ROOT / "config/scenarios" / f"{name}.toml")
+    config = load_config(write_config(tmp_path, broker, mode=mode, extra=TRUST_LAB))
+    hub = Hub(config)
+    await hub.start()
+    try:
+        async with recording(broker.host, broker.port, f"test/{config.hub_id}/#") as rec:
+            lab = await run_scenario(hub, scenario, config.lab, time_scale=40)
+            total = sum(expected.values())
+            await rec.wait_for(lambda _m: len(ups(rec)) >= total, timeout=15)
+            await asyncio.sleep(0.3)
+            await lab.stop()
+    finally:
+        await hub.stop()
+    got = Counter()
+    for topic, env in ups(rec):
+        frame = parse_frame(base64.b64decode(str(env["frame"])))
+        got[(frame.cra.label, frame.message_code, frame.alert_code)] += 1
+        assert topic == env["category"]
+    assert dict(got) == expected
+    if name == "restricted-midrun":
+        assert hub.consent.mode.value == "restricted"
+        assert hub.consent.set_by == "43BF61563D227CA6"
+
+
+def test_bad_scenario_is_one_line_exit_78(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nname = "x"\nduration = 10\n[devices]\nesme = "00DB"\n')
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "simulate",
+            str(bad),
+            "--config",
+            str(ROOT / "config/lab-virtual.toml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 78
+    assert result.stderr.strip() == (
+        f"config error: {bad}: devices.esme: an EUI-64 as 16 hex digits"
+    )
+
+
+def test_simulate_command_runs_a_scenario(tmp_path: Path, broker: Broker) -> None:
+    config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "simulate",
+            str(ROOT / "config/scenarios/firmware-campaign.toml"),
+            "--config",
+            str(config),
+            "--time-scale",
+            "40",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["scenario"] == "firmware-campaign"
+    assert summary["mode"] == "restricted"
+    counters = summary["counters"]
+    assert counters["forwarded_by_category"] == {"firmware": 3}
+    assert counters["commands"] == {"delivered": 2, "blocked": 1}
