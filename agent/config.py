@@ -240,7 +240,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
             INT, 64 * 1024 * 1024, "bytes from 65536 to 2**40", _between(65536, 2**40)
         ),
         "max_age": Key(NUM, 7 * 86400, "seconds from 60 to 31536000", _between(60, 31536000)),
-        "window": Key(NUM, 0.05, "seconds from 0.001 to 1", _between(0.001, 1)),
+        "window": Key(NUM, 0.002, "seconds from 0.001 to 1", _between(0.001, 1)),
     },
     "health": {
         "interval": Key(NUM, 60, "seconds from 1 to 86400", _between(1, 86400)),

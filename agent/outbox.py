@@ -5,8 +5,11 @@ Rules of this module:
 * A record counts as received only once it is committed to SQLite (WAL, synchronous=FULL) in the
   state directory. Only committed records are published, and a record is deleted only after the
   broker's PUBACK for it. A crash at any instant loses at most the records accepted in the last
-  commit window (`window` seconds, 50 ms by default): that is the only loss window on power loss,
-  and it is the price of not paying one fsync per frame in a burst.
+  commit window (`window` seconds, 2 ms by default, plus the commit itself): that is the only
+  loss window on power loss, and it is the price of not paying one fsync per frame in a burst.
+  The window is short because every forwarded frame waits for it (a 50 ms window gave a p99 of
+  57 ms from radio to subscriber at 100 frames/s, BENCHMARKS.md); a burst still gathers into
+  one transaction, since the frames that arrive while a commit runs wait for the next one.
 * Records go out by priority, highest first, and within one priority in the order they were
   accepted. Priorities follow what restricted mode exists to protect: critical alerts, safety and
   security (3), firmware (2), other alerts and command results (1), everything else (0).
@@ -112,7 +115,7 @@ class Outbox:
         *,
         max_bytes: int,
         max_age: float,
-        window: float = 0.05,
+        window: float = 0.002,
         memory_records: int = 5000,
         clock: Any = time.time,
     ) -> None:

@@ -206,19 +206,23 @@ class NullSink:
         return injected - self.received
 
 
-async def zigpy_ceiling(broker: Broker, work: Path, args: argparse.Namespace) -> float:
-    rig = Rig(broker, work / "tp-zigpy", "full", args.devices)
+async def zigpy_ceiling(
+    broker: Broker, work: Path, args: argparse.Namespace, run: int
+) -> tuple[float, float]:
+    rig = Rig(broker, work / f"tp-zigpy-{run}", "full", args.devices)
     await rig.start()
     try:
         sink = NullSink(rig)
         packets = build_packets(rig.devices, args.frames)
         sink.expected = len(packets)
+        cpu = time.process_time()
         start = await inject_fast(rig.app, packets, sink.backlog, args.backlog)
         async with asyncio.timeout(120):
             await sink.done.wait()
+        cpu = time.process_time() - cpu
     finally:
         await rig.stop()
-    return len(packets) / (sink.last - start)
+    return len(packets) / (sink.last - start), cpu / len(packets) * 1e6
 
 
 class Subscriber:
@@ -288,9 +292,11 @@ async def inject_paced(
 
 
 async def throughput(
-    broker: Broker, work: Path, mode: str, args: argparse.Namespace, *, baseline: bool = False
-) -> float:
-    rig = Rig(broker, work / f"tp-{mode}-{'base' if baseline else 'hub'}", mode, args.devices)
+    broker: Broker, work: Path, mode: str, args: argparse.Namespace, run: int, *, baseline: bool
+) -> tuple[float, float]:
+    """(frames/s at the subscriber, CPU µs per frame in this process: zigpy, hub, threads)."""
+    name = f"{mode}-{'base' if baseline else 'hub'}-{run}"
+    rig = Rig(broker, work / f"tp-{name}", mode, args.devices)
     await rig.start()
     bridge = Bridge(rig) if baseline else None
     try:
@@ -298,10 +304,12 @@ async def throughput(
             await bridge.start()
         packets = build_packets(rig.devices, args.frames)
         topic = bridge.topic if bridge else f"test/{rig.config.hub_id}/up/#"
-        sub = Subscriber(broker, topic, len(packets), work / f"sub-{mode}-{baseline}.json")
+        sub = Subscriber(broker, topic, len(packets), work / f"sub-{name}.json")
         backlog = bridge.backlog if bridge else rig.backlog
+        cpu = time.process_time()
         start = await inject_fast(rig.app, packets, backlog, args.backlog)
         arrived = await sub.arrivals()
+        cpu = time.process_time() - cpu
     finally:
         if bridge is not None:
             await bridge.stop()
@@ -309,7 +317,7 @@ async def throughput(
     if len(arrived) != len(packets):
         print(f"  WARNING: {len(arrived)} of {len(packets)} frames arrived")
     elapsed = max(arrived.values()) - start
-    return len(arrived) / elapsed
+    return len(arrived) / elapsed, cpu / len(packets) * 1e6
 
 
 async def latency(
@@ -431,22 +439,37 @@ async def main_async(args: argparse.Namespace) -> int:
     verdicts: list[str] = []
     try:
         if "throughput" not in skip:
-            ceiling = await zigpy_ceiling(broker, work, args)
-            print(f"zigpy alone (radio -> tunnel listener, dropped): {ceiling:,.0f} frames/s")
-            rates = {}
-            for mode in ("full", "restricted"):
-                rates[mode] = await throughput(broker, work, mode, args)
-                print(
-                    f"throughput, hub, {mode} mode: {rates[mode]:,.0f} frames/s "
-                    f"({args.frames:,} frames)"
+            # Interleaved repeats: the machine may be shared, so every figure is given, and
+            # the best (least disturbed) of each is compared. CPU µs per frame is this
+            # process's CPU time (all threads) over the run: less sensitive to other load.
+            runs: dict[str, list[tuple[float, float]]] = {}
+            for run in range(args.repeats):
+                runs.setdefault("zigpy alone", []).append(
+                    await zigpy_ceiling(broker, work, args, run)
                 )
-            base = await throughput(broker, work, "full", args, baseline=True)
-            print(f"throughput, baseline (zigpy -> QoS 1 publish): {base:,.0f} frames/s")
-            worst = min(rates.values())
-            ratio = worst / base
+                for mode in ("full", "restricted"):
+                    runs.setdefault(f"hub {mode}", []).append(
+                        await throughput(broker, work, mode, args, run, baseline=False)
+                    )
+                runs.setdefault("baseline", []).append(
+                    await throughput(broker, work, "full", args, run, baseline=True)
+                )
+            best = {name: max(r[0] for r in results) for name, results in runs.items()}
+            cpu = {name: min(r[1] for r in results) for name, results in runs.items()}
+            for name, results in runs.items():
+                shown = ", ".join(f"{r[0]:,.0f}" for r in results)
+                print(
+                    f"throughput, {name}: best {best[name]:,.0f} frames/s "
+                    f"(runs: {shown}); CPU {cpu[name]:.0f} us/frame"
+                )
+            worst = min(best["hub full"], best["hub restricted"])
+            ratio = worst / best["baseline"]
             print(
-                f"ratio hub / baseline: full {rates['full'] / base:.2f}, "
-                f"restricted {rates['restricted'] / base:.2f}"
+                f"ratio hub / baseline (best runs): full "
+                f"{best['hub full'] / best['baseline']:.2f}, restricted "
+                f"{best['hub restricted'] / best['baseline']:.2f}; by CPU per frame: full "
+                f"{cpu['baseline'] / cpu['hub full']:.2f}, restricted "
+                f"{cpu['baseline'] / cpu['hub restricted']:.2f}"
             )
             verdicts.append(goal("throughput >= 2,000 frames/s", worst >= GOALS["throughput"]))
             verdicts.append(goal("ratio >= 0.7", ratio >= GOALS["ratio"]))
@@ -496,6 +519,7 @@ def goal(text: str, met: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=20000, help="frames per throughput run")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs of each kind")
     parser.add_argument("--devices", type=int, default=5, help="simulated ESMEs")
     parser.add_argument("--backlog", type=int, default=2000, help="most unfinished frames")
     parser.add_argument("--rate", type=float, default=100.0, help="frames/s, latency and RSS")
