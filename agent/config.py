@@ -247,7 +247,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
             INT, 64 * 1024 * 1024, "bytes from 65536 to 2**40", _between(65536, 2**40)
         ),
         "max_age": Key(NUM, 7 * 86400, "seconds from 60 to 31536000", _between(60, 31536000)),
-        "window": Key(NUM, 0.05, "seconds from 0.001 to 1", _between(0.001, 1)),
+        "window": Key(NUM, 0.002, "seconds from 0.001 to 1", _between(0.001, 1)),
     },
     "gsme": {
         "queue_expiry": Key(NUM, 24 * 3600, "seconds from 0.1 to 604800", _between(0.1, 7 * 86400)),

@@ -109,7 +109,7 @@ class Uplink:
             tls_context = ssl.create_default_context(cafile=str(s.ca) if s.ca else None)
             if s.cert is not None and s.key is not None:
                 tls_context.load_cert_chain(str(s.cert), str(s.key))
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host,
             s.port,
             identifier=self.client_id,
@@ -123,6 +123,10 @@ class Uplink:
             tls_context=tls_context,
             timeout=10,
         )
+        # Up to MAX_INFLIGHT publishes await their PUBACK by design; aiomqtt's default (10)
+        # would log a warning for every publish past the tenth, thousands a second in a burst.
+        client.pending_calls_threshold = MAX_INFLIGHT + 1
+        return client
 
     async def run(self) -> None:
         """Stay connected until cancelled."""

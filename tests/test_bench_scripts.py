@@ -72,3 +72,19 @@ def test_firmware_bench_runs() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "status: ok" in done.stdout and "meter_result: verified" in done.stdout
     assert "blocks_served: 83" in done.stdout  # 4126 bytes in 50-byte blocks, rounded up
+
+
+def test_e2e_bench_smoke_run() -> None:
+    """Small counts through every phase against a real mosquitto; the figures are not judged."""
+    done = run_script(
+        "bench/e2e_bench.py",
+        *("--frames", "200", "--repeats", "1", "--devices", "2"),
+        *("--latency-seconds", "1", "--duration", "3", "--ready-runs", "1"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in ("throughput, hub full:", "throughput, hub restricted:", "throughput, baseline:"):
+        assert line in done.stdout
+    assert "WARNING" not in done.stdout, "every frame injected must reach the subscriber"
+    assert "latency at 100 frames/s, hub: median" in done.stdout
+    assert "start to READY=1:" in done.stdout
+    assert "RSS over 3 s" in done.stdout
