@@ -1,5 +1,5 @@
 # Convenience targets; each is a thin wrapper over scripts/ so the README's commands stay the truth.
-.PHONY: setup lab test lint fuzz bench bench-gbcs consent-crash clean install uninstall check-unit
+.PHONY: setup lab test lint fuzz bench bench-gbcs consent-crash clean install uninstall check-unit delivery-full
 
 setup:
 	bash scripts/setup.sh
@@ -45,3 +45,9 @@ clean:
 # applies signed changes (CI runs a few on every submission).
 consent-crash:
 	CONSENT_CRASH_KILLS=200 .venv/bin/pytest tests/test_consent_crash.py -q -s -o timeout=1800
+
+# The full delivery fault runs (CI runs 3 agent kills): 20 SIGKILLs of the agent mid-burst,
+# the 5,000-alert burst through three broker kills, and the long outbox property test.
+delivery-full:
+	HAN_KILL_LOOPS=20 HAN_BURST_ALERTS=5000 HYPOTHESIS_OUTBOX_EXAMPLES=1500 \
+		.venv/bin/pytest -q -o timeout=1800 tests/test_delivery.py tests/test_outbox.py

@@ -56,6 +56,7 @@ from conftest import Broker, start_mosquitto, stop_process, write_config  # noqa
 from agent.config import load_config  # noqa: E402
 from agent.envelope import dedup_id  # noqa: E402
 from agent.hub import Hub  # noqa: E402
+from agent.lab import LAB_INSTALL_CODE  # noqa: E402
 from gbcs.frame import parse_frame  # noqa: E402
 from hal.sim.esme import SimEsme  # noqa: E402
 from hal.virtual import VirtualRadioApp  # noqa: E402
@@ -119,6 +120,7 @@ class Rig:
         assert isinstance(app, VirtualRadioApp) and router is not None
         self.app = app
         for esme in self.devices:
+            self.hub.device_log.provision(esme.eui64, LAB_INSTALL_CODE)  # on the whitelist
             app.attach(esme)
         async with asyncio.timeout(30):
             for esme in self.devices:
