@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ class ChfDeviceLog:
         self._entries: dict[str, DeviceLogEntry] = {e.eui64: e for e in configured}
         self.installed = set(self._entries)  # config and lab entries: never persisted here
         self.changes = 0
+        # Told of every newly admitted EUI-64, so a device zigpy already knows (it will not be
+        # interviewed again) gets its tunnel as soon as it is on the log.
+        self.on_admit: Callable[[bytes], None] | None = None
         if self.path.exists():
             data = json.loads(self.path.read_text(encoding="utf-8"))
             for item in data.get("added", []):
@@ -49,6 +53,7 @@ class ChfDeviceLog:
         if entry.eui64 not in self._entries:
             self._entries[entry.eui64] = entry
             self.installed.add(entry.eui64)
+            self._admitted(eui64)
 
     def add(self, eui64: bytes, install_code: bytes) -> bool:
         """CCS01: True when the log changed. ValueError for a bad install code."""
@@ -57,7 +62,12 @@ class ChfDeviceLog:
             return False
         self._entries[key] = parse_entry({"eui64": key, "install_code": install_code.hex()})
         self._save()
+        self._admitted(eui64)
         return True
+
+    def _admitted(self, eui64: bytes) -> None:
+        if self.on_admit is not None:
+            self.on_admit(eui64)
 
     def remove(self, eui64: bytes) -> bool:
         """CCS02: True when the device was on the log."""

@@ -40,7 +40,7 @@ from agent.config import Config, ConfigError
 from agent.consent import Mode
 from agent.hub import Hub
 from agent.lab import FIRMWARE_HASH as HASH
-from agent.lab import LabAlert, LabCommand, LabSupplier
+from agent.lab import LAB_INSTALL_CODE, LabAlert, LabCommand, LabSupplier
 from agent.policy import CONSUMER_CHOICE, Decision, Direction, Profile, decide
 from agent.scenario import LAB_TEST_KEY, change_consent
 from gbcs import payloads, signature
@@ -528,6 +528,7 @@ async def run_conformance(
             attach = getattr(hub.app, "attach", None)
             if attach is None:
                 raise ConfigError(config.path, "[radio] type", "'virtual' for a simulated meter")
+            hub.device_log.provision(meter.eui64, LAB_INSTALL_CODE)  # the whitelist admits it
             attach(meter)
         await _ready(hub, device, config)
         async with observe(config) as observer:

@@ -101,7 +101,7 @@ class GsmeServer:
                 "expired": s.expired,
                 "frames_in": s.frames_in,
             }
-            for eui, s in self.meters.items()
+            for eui, s in list(self.meters.items())
         }
 
     async def close(self) -> None:

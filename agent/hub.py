@@ -140,6 +140,7 @@ class Hub:
         self.hub_eui64 = bytes.fromhex(config.hub_id)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.device_log = ChfDeviceLog(config.state_dir, config.devices)
+        self.device_log.on_admit = self._admitted
         self.hub_key = hub_key.load_or_create(config.state_dir)
         self.hub_alerts = HubAlerts(self.hub_eui64, self.hub_key)
         self.hub_commands = HubCommands(self)
@@ -223,6 +224,10 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._uplink_task
         await self.outbox.close()
+
+    def _admitted(self, eui64: bytes) -> None:
+        if self.router is not None:
+            self.router.reconsider(eui64)
 
     def _outbox_check(self) -> tuple[bool, str]:
         """The watchdog's view of the outbox: its writer is alive and its last commit worked."""

@@ -106,6 +106,15 @@ class HanRouter:
             if device.nwk != self.app.state.node_info.nwk and device.is_initialized:
                 self.device_initialized(device)
 
+    def reconsider(self, eui64: bytes) -> None:
+        """A device newly admitted to the device log: if zigpy already knows it (from its
+        database, or a join refused earlier), treat it as initialised now."""
+        if eui64 in self.devices or self._bound is None:
+            return
+        device = self.app.devices.get(t.EUI64(eui64[::-1]))
+        if device is not None and device.is_initialized:
+            self.device_initialized(device)
+
     def rebind(self, app: zigpy.application.ControllerApplication) -> None:
         """The radio came back as a new application: listen to it and re-open every tunnel.
 
@@ -123,9 +132,9 @@ class HanRouter:
             self._bound = None
         for task in list(self._tasks):
             task.cancel()
-        for han in self.devices.values():
+        for han in list(self.devices.values()):
             han.tunnel_id = None
-        for event in self.tunnel_ready.values():
+        for event in list(self.tunnel_ready.values()):
             event.clear()
 
     # zigpy application listener -------------------------------------------------------------------
@@ -168,17 +177,28 @@ class HanRouter:
     async def _open_tunnel(self, han: HanDevice, endpoint: Any) -> None:
         cluster = endpoint.in_clusters[TUNNELING]
         cluster.add_listener(TunnelListener(self, han))
-        try:
-            rsp = await cluster.command(
-                Tunneling.ServerCommandDefs.request_tunnel.id,
-                protocol_id=PROTOCOL_GB_HRGP,
-                manufacturer_code=MANUFACTURER_CODE_NONE,
-                flow_control_support=False,
-                max_incoming_transfer_size=MAX_INCOMING_TRANSFER_SIZE,
-            )
-        except Exception as exc:
-            LOGGER.warning("tunnel request to %s failed: %s", han.eui64.hex().upper(), exc)
-            return
+        # A meter known from the database may not be on the air yet when the hub starts (or
+        # rejoins without zigpy re-interviewing it): keep asking, with backoff, as a CHF does.
+        delay = 1.0
+        while True:
+            try:
+                rsp = await cluster.command(
+                    Tunneling.ServerCommandDefs.request_tunnel.id,
+                    protocol_id=PROTOCOL_GB_HRGP,
+                    manufacturer_code=MANUFACTURER_CODE_NONE,
+                    flow_control_support=False,
+                    max_incoming_transfer_size=MAX_INCOMING_TRANSFER_SIZE,
+                )
+                break
+            except Exception as exc:  # any radio failure: retry until the task is cancelled
+                LOGGER.warning(
+                    "tunnel request to %s failed (retrying in %.0f s): %s",
+                    han.eui64.hex().upper(),
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
         if rsp.tunnel_status != TunnelStatus.Success:
             LOGGER.warning("tunnel refused by %s: %s", han.eui64.hex().upper(), rsp.tunnel_status)
             return

@@ -153,7 +153,7 @@ def _outbox_ids(state: Path) -> set[str]:
 async def test_agent_killed_mid_burst_loses_nothing_it_committed(
     tmp_path: Path, broker: Broker
 ) -> None:
-    config_path = write_config(tmp_path, broker, mode="full", lab=True, interval=0.004)
+    config_path = write_config(tmp_path, broker, mode="full", lab=True, interval=0.02)
     hub_id = load_config(config_path).hub_id
     committed: set[str] = set()
     rng = random.Random(5)
@@ -173,7 +173,19 @@ async def test_agent_killed_mid_burst_loses_nothing_it_committed(
             committed |= _outbox_ids(tmp_path / "state")
         agent = _agent(config_path)
         try:
-            await sub.wait_for(committed, timeout=60)
+            before = sub.deliveries
+            async with asyncio.timeout(60):
+                while sub.deliveries < before + 20:  # up and publishing (signals handled)
+                    sub.changed.clear()
+                    await sub.changed.wait()
+            try:
+                await sub.wait_for(committed, timeout=60)
+            except TimeoutError:
+                missing = committed - sub.frames.keys()
+                raise AssertionError(
+                    f"{len(missing)} committed frames never arrived, e.g. {sorted(missing)[:3]}; "
+                    f"still in the outbox: {len(missing & _outbox_ids(tmp_path / 'state'))}"
+                ) from None
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=30)
