@@ -148,6 +148,9 @@ class Uplink:
                     self.settings.port,
                     exc,
                 )
+            except Exception as exc:  # a bug here must not end the WAN link for good
+                self.last_error = repr(exc)
+                LOGGER.exception("MQTT session failed; reconnecting")
             finally:
                 self._client = None
                 self.connected.clear()
@@ -158,7 +161,9 @@ class Uplink:
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topic("bridge/state"), ONLINE, qos=1, retain=True)
-        for suffix, payload in self.retained.items():
+        # A copy: the hub may set a retained topic (health, consent) while these publishes
+        # await their acks, and a dict changed mid-iteration would end the uplink task.
+        for suffix, payload in list(self.retained.items()):
             await client.publish(self.topic(suffix), payload, qos=1, retain=True)
         for suffix in self.subscriptions:
             await client.subscribe(self.topic(suffix), qos=1)
