@@ -24,7 +24,7 @@ from mqtt_helpers import recording
 from test_e2e import _agent, running_hub
 from tls_helpers import make_ca, make_pki, world_readable_dir
 
-from agent.config import ConfigError, load_config
+from agent.config import Config, ConfigError, load_config
 from agent.lab import LabCommand
 from agent.outbox import priority_of
 from gbcs.frame import parse_frame
@@ -255,14 +255,17 @@ async def running_hub_offline(config):  # type: ignore[no-untyped-def]
         await hub.stop()
 
 
-async def test_tls_with_client_certificate(tmp_path: Path) -> None:
+def tls_broker_and_hub(tmp_path: Path, *, wrong_ca: bool = False) -> tuple[Broker, Config]:
+    """A mosquitto that requires client certificates, and a hub config that presents one; with
+    `wrong_ca` the hub trusts another CA than the one that signed the broker's certificate."""
     pki = make_pki(world_readable_dir("han-agent-pki-") / "pki")
     listener = (
         f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
         "require_certificate true\n"
     )
     broker = start_mosquitto(tmp_path / "broker", listener=listener)
-    tls = f'ca = "{pki.ca}"\ncert = "{pki.client_cert}"\nkey = "{pki.client_key}"'
+    ca = make_ca(pki.ca.parent, "another-ca")[0] if wrong_ca else pki.ca
+    tls = f'ca = "{ca}"\ncert = "{pki.client_cert}"\nkey = "{pki.client_key}"'
     config = load_config(
         write_config(
             tmp_path / "hub",
@@ -272,6 +275,11 @@ async def test_tls_with_client_certificate(tmp_path: Path) -> None:
             mqtt_extra=tls,
         )
     )
+    return broker, config
+
+
+async def test_tls_with_client_certificate(tmp_path: Path) -> None:
+    broker, config = tls_broker_and_hub(tmp_path)
     try:
         async with running_hub(config) as (hub, lab):
             lab.esme.raise_alert(0x8F3E, critical=True)
@@ -285,23 +293,7 @@ async def test_tls_with_client_certificate(tmp_path: Path) -> None:
 
 
 async def test_tls_refused_with_the_wrong_ca(tmp_path: Path) -> None:
-    pki = make_pki(world_readable_dir("han-agent-pki-") / "pki")
-    wrong_ca, _, _ = make_ca(pki.ca.parent, "another-ca")
-    listener = (
-        f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
-        "require_certificate true\n"
-    )
-    broker = start_mosquitto(tmp_path / "broker", listener=listener)
-    tls = f'ca = "{wrong_ca}"\ncert = "{pki.client_cert}"\nkey = "{pki.client_key}"'
-    config = load_config(
-        write_config(
-            tmp_path / "hub",
-            None,
-            mode="full",
-            mqtt_url=f"mqtts://127.0.0.1:{broker.port}",
-            mqtt_extra=tls,
-        )
-    )
+    broker, config = tls_broker_and_hub(tmp_path, wrong_ca=True)
     try:
         async with running_hub_offline(config) as (hub, _lab):
             async with asyncio.timeout(10):
