@@ -15,6 +15,10 @@ from agent.policy import Decision
 from gbcs.codes import message_code_info
 from gbcs.frame import Frame
 
+# One encoder for every envelope: json.dumps with options builds a new one per call, which
+# was a third of the envelope's cost at thousands of frames a second.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def hex_code(code: int | None) -> str | None:
     return None if code is None else f"0x{code:04X}"
@@ -22,10 +26,11 @@ def hex_code(code: int | None) -> str | None:
 
 def dedup_id(frame: Frame) -> str:
     """Stable across retransmissions: a GBCS message is unique by its parties, CRA and counter."""
-    return (
-        f"{frame.originator.hex().upper()}-{frame.recipient.hex().upper()}"
-        f"-{int(frame.cra)}-{frame.counter}"
-    )
+    return _dedup_id(frame.originator.hex().upper(), frame.recipient.hex().upper(), frame)
+
+
+def _dedup_id(originator: str, recipient: str, frame: Frame) -> str:
+    return f"{originator}-{recipient}-{int(frame.cra)}-{frame.counter}"
 
 
 def iso_utc(when: datetime) -> str:
@@ -38,11 +43,15 @@ def upstream_envelope(
     decision: Decision,
     mode: Mode,
     received_at: datetime,
-) -> bytes:
+) -> tuple[str, bytes]:
+    """(the envelope's id, the envelope as JSON bytes)."""
     info = message_code_info(frame.message_code)
-    return json.dumps(
+    originator = frame.originator.hex().upper()
+    recipient = frame.recipient.hex().upper()
+    envelope_id = _dedup_id(originator, recipient, frame)
+    payload = _encode(
         {
-            "id": dedup_id(frame),
+            "id": envelope_id,
             "device": device.hex().upper(),
             "category": decision.category.value,
             "cra": frame.cra.label,
@@ -51,12 +60,12 @@ def upstream_envelope(
             "alert_code": hex_code(frame.alert_code),
             "critical": frame.critical,
             "counter": frame.counter,
-            "originator": frame.originator.hex().upper(),
-            "recipient": frame.recipient.hex().upper(),
+            "originator": originator,
+            "recipient": recipient,
             "mode": mode.value,
             "rule": decision.rule,
             "received_at": iso_utc(received_at),
             "frame": base64.b64encode(frame.raw).decode("ascii"),
-        },
-        separators=(",", ":"),
+        }
     ).encode()
+    return envelope_id, payload

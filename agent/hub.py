@@ -375,11 +375,14 @@ class Hub:
         if decision.forwarded:
             self.counters.forwarded += 1
             self.counters.forwarded_by_category[category.value] += 1
+            envelope_id, payload = envelope.upstream_envelope(
+                frame, device, decision, self.consent.mode, received_at
+            )
             self.outbox.add(
                 self.uplink.topic(f"up/{category.value}"),
-                envelope.upstream_envelope(frame, device, decision, self.consent.mode, received_at),
+                payload,
                 category=category.value,
-                dedup_id=envelope.dedup_id(frame),
+                dedup_id=envelope_id,
             )
         else:
             self.counters.blocked += 1

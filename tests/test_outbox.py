@@ -250,3 +250,47 @@ def test_every_record_is_delivered_or_counted_as_dropped(tmp_path: Path, ops: li
         await box.close()
 
     asyncio.run(scenario())
+
+
+async def test_sequence_numbers_are_never_reused_even_after_the_table_was_emptied(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite"
+    box = await opened(path)
+    for n in range(3):
+        box.add("t/up/alert", b"x", category="alert", dedup_id=f"a{n}")
+    first = await drain(box)
+    assert [r.seq for r in first] == [1, 2, 3]
+    assert rows(path) == []  # all acknowledged and deleted
+    await box.close()
+    box = await opened(path)
+    box.add("t/up/alert", b"y", category="alert", dedup_id="b")
+    [again] = await drain(box)
+    assert again.seq == 4
+    await box.close()
+
+
+async def test_only_acknowledged_records_are_deleted_when_acks_interleave_priorities(
+    tmp_path: Path,
+) -> None:
+    # Sequence numbers are shared by all priorities: acknowledging the security records
+    # 1, 3 and 5 must not delete the read records 2 and 4 between them.
+    path = tmp_path / "o.sqlite"
+    box = await opened(path)
+    for n in range(6):
+        category = "security" if n % 2 == 0 else "read"
+        box.add(f"t/up/{category}", b"x", category=category, dedup_id=f"r{n}")
+    await box.flush()
+    taken = box.take(3)
+    assert [r.seq for r in taken] == [1, 3, 5]
+    for record in taken:
+        box.ack(record)
+    await box.flush()
+    assert rows(path) == [(2, 0, "r1"), (4, 0, "r3"), (6, 0, "r5")]
+    # A run of consecutive acknowledgements goes in one statement and still only those.
+    rest = box.take(2)
+    for record in rest:
+        box.ack(record)
+    await box.flush()
+    assert rows(path) == [(6, 0, "r5")]
+    await box.close()
