@@ -7,7 +7,8 @@ Theory of operation, in order:
 2. `hub.start()` opens the radio (and the outbox, where there is one); then the lab, if enabled.
    Only when that has returned and the health checks pass is READY=1 sent: a unit that is
    "active" has a working radio. The MQTT connection is not waited for: a broker outage at boot
-   must not fail the unit, the uplink reconnects on its own.
+   must not fail the unit, the uplink reconnects on its own. Just before READY the start-up
+   heap is frozen out of the garbage collector's way (agent/gc_policy.py).
 3. While running, agent/watchdog.py pings WATCHDOG=1 at half of WatchdogSec, only while healthy.
 4. SIGHUP re-reads the config file and applies the restricted profile and the log level through
    `Hub.reload` (RELOADING=1 ... READY=1 around it). The radio is never touched. A bad new
@@ -26,6 +27,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+from agent import gc_policy
 from agent.config import Config, ConfigError
 from agent.consent import Mode
 from agent.hub import Hub
@@ -83,6 +85,7 @@ class Service:
                         f"supplier {self.config.lab.supplier}; Ctrl-C stops"
                     )
                 await self._until_healthy(hub)
+                gc_policy.settle()
             except Exception as exc:
                 LOGGER.critical("start failed: %s: %s", type(exc).__name__, exc, exc_info=True)
                 self.notifier.status(f"start failed: {exc}")

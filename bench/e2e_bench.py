@@ -53,6 +53,7 @@ import aiomqtt  # noqa: E402
 import zigpy.types as t  # noqa: E402
 from conftest import Broker, start_mosquitto, stop_process, write_config  # noqa: E402
 
+from agent import gc_policy  # noqa: E402
 from agent.config import load_config  # noqa: E402
 from agent.envelope import dedup_id  # noqa: E402
 from agent.hub import Hub  # noqa: E402
@@ -126,6 +127,7 @@ class Rig:
             for esme in self.devices:
                 await router.tunnel_ready.setdefault(esme.eui64, asyncio.Event()).wait()
             await self.hub.uplink.connected.wait()
+        gc_policy.settle()  # as `han-agent run` does once it is up
 
     async def stop(self) -> None:
         await self.hub.stop()
