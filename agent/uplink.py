@@ -200,38 +200,49 @@ class Uplink:
         return self.outbox is not None and self.outbox.has_ready()
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        """Control messages first, then the outbox; up to MAX_INFLIGHT awaiting their PUBACK."""
-        inflight: deque[tuple[Outgoing | Record, asyncio.Task[None]]] = deque()
+        """Control messages first, then the outbox; up to MAX_INFLIGHT awaiting their PUBACK.
+
+        Publishes are issued in order. A new message goes out as soon as there is room in the
+        window: never behind an older publish whose PUBACK is slow (waiting on the oldest was
+        the hub's worst latency, tens of ms, BENCHMARKS.md). Acknowledgements are retired as
+        they come, in any order; each wakes this loop through the task's done callback.
+        """
+        inflight: dict[asyncio.Task[None], Outgoing | Record] = {}  # in the order issued
+        wake = self._wakeup
+
+        def acknowledged(_task: asyncio.Task[None]) -> None:
+            wake.set()
+
         try:
             while True:
-                while not self._queue and not inflight and not self._outbox_ready():
-                    self._idle.set()
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                # Issue publishes in order; retire them in the same order as acks arrive.
+                wake.clear()  # before looking: anything that happens from here wakes us
+                for task in [task for task in inflight if task.done()]:
+                    task.result()  # a failed publish ends the session (its item goes back)
+                    item = inflight.pop(task)
+                    self.published += 1
+                    if isinstance(item, Record) and self.outbox is not None:
+                        self.outbox.ack(item)
                 while self._queue and len(inflight) < MAX_INFLIGHT:
                     item = self._queue.popleft()
                     task = asyncio.ensure_future(
                         client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
                     )
-                    inflight.append((item, task))
+                    task.add_done_callback(acknowledged)
+                    inflight[task] = item
                 if self.outbox is not None and len(inflight) < MAX_INFLIGHT:
                     for record in self.outbox.take(MAX_INFLIGHT - len(inflight)):
                         task = asyncio.ensure_future(
                             client.publish(record.topic, record.payload, qos=record.qos)
                         )
-                        inflight.append((record, task))
-                if inflight:
-                    done, first = inflight[0]
-                    await first
-                    inflight.popleft()
-                    self.published += 1
-                    if isinstance(done, Record) and self.outbox is not None:
-                        self.outbox.ack(done)
+                        task.add_done_callback(acknowledged)
+                        inflight[task] = record
+                if not self._queue and not inflight and not self._outbox_ready():
+                    self._idle.set()
+                await wake.wait()
         except BaseException:
             # Not acknowledged: back where they came from, in their original order.
             records = []
-            for item, task in reversed(inflight):
+            for task, item in reversed(inflight.items()):
                 task.cancel()
                 if isinstance(item, Record):
                     records.append(item)
