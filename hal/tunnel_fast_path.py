@@ -10,8 +10,8 @@ that is several times more. This frame's layout is fixed, so it is read here in 
 
 and handed to the Tunneling cluster's listeners exactly as zigpy's `Cluster.handle_message`
 would hand it: `cluster_command(tsn, command_id, args)` with `args.tunnel_id` and `args.data`.
-The device bookkeeping zigpy does for every packet is kept: last seen, LQI, RSSI and its
-duplicate-packet filter.
+The device bookkeeping zigpy does for every packet is kept: LQI, RSSI, its duplicate-packet
+filter, and last seen (to the second: zigpy stores it only every 30 s anyway).
 
 Only the exact common case takes this path. Everything else goes through zigpy unchanged: any
 other cluster or command, a manufacturer-specific frame, a frame that asks for a default
@@ -41,6 +41,7 @@ FRAME_CONTROL: int = 0x19
 SERVER_TRANSFER_DATA: int = Tunneling.ClientCommandDefs.server_transfer_data.id
 _SCHEMA: type[foundation.CommandSchema] = Tunneling.ClientCommandDefs.server_transfer_data.schema
 HEADER_LENGTH = 5  # frame control, TSN, command id, tunnel id
+LAST_SEEN_RESOLUTION = 1.0  # seconds
 
 
 class TransferData(NamedTuple):
@@ -69,7 +70,11 @@ def deliver(app: zigpy.application.ControllerApplication, packet: t.ZigbeePacket
     cluster = endpoint.in_clusters.get(TUNNELING)
     if cluster is None:
         return False
-    device.last_seen = packet.timestamp
+    # zigpy writes last_seen to its database on every change (an UPDATE a frame, which it then
+    # ignores unless 30 s have passed); to the second is all the hub or zigpy needs of it.
+    last_seen = device.last_seen
+    if last_seen is None or packet.timestamp.timestamp() - last_seen >= LAST_SEEN_RESOLUTION:
+        device.last_seen = packet.timestamp
     if packet.lqi is not None:
         device.lqi = packet.lqi
     if packet.rssi is not None:
