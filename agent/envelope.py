@@ -9,15 +9,21 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from functools import lru_cache
 
 from agent.consent import Mode
 from agent.policy import Decision
 from gbcs.codes import message_code_info
 from gbcs.frame import Frame
 
-# One encoder for every envelope: json.dumps with options builds a new one per call, which
-# was a third of the envelope's cost at thousands of frames a second.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@lru_cache(maxsize=4096)
+def _json_text(value: str | None) -> str:
+    """A string (or null) as JSON. Cached: the category, CRA, mode, rule and use-case texts
+    come from small fixed sets."""
+    return _encode(value)
 
 
 def hex_code(code: int | None) -> str | None:
@@ -44,28 +50,29 @@ def upstream_envelope(
     mode: Mode,
     received_at: datetime,
 ) -> tuple[str, bytes]:
-    """(the envelope's id, the envelope as JSON bytes)."""
+    """(the envelope's id, the envelope as JSON bytes).
+
+    Written field by field, not through json.dumps of a dict: one is built per forwarded frame
+    and the dict encoder was half of the hub's own work per frame (BENCHMARKS.md). The output is
+    byte for byte what `json.dumps(fields, separators=(",", ":"))` gives for the same fields
+    (tests/test_envelope.py checks it): hex, digits, base64 and the ISO time need no escaping,
+    and every other text goes through the JSON encoder.
+    """
     info = message_code_info(frame.message_code)
     originator = frame.originator.hex().upper()
     recipient = frame.recipient.hex().upper()
     envelope_id = _dedup_id(originator, recipient, frame)
-    payload = _encode(
-        {
-            "id": envelope_id,
-            "device": device.hex().upper(),
-            "category": decision.category.value,
-            "cra": frame.cra.label,
-            "message_code": hex_code(frame.message_code),
-            "use_case": info.use_case if info is not None else None,
-            "alert_code": hex_code(frame.alert_code),
-            "critical": frame.critical,
-            "counter": frame.counter,
-            "originator": originator,
-            "recipient": recipient,
-            "mode": mode.value,
-            "rule": decision.rule,
-            "received_at": iso_utc(received_at),
-            "frame": base64.b64encode(frame.raw).decode("ascii"),
-        }
-    ).encode()
-    return envelope_id, payload
+    message_code = "null" if frame.message_code is None else f'"0x{frame.message_code:04X}"'
+    alert_code = "null" if frame.alert_code is None else f'"0x{frame.alert_code:04X}"'
+    payload = (
+        f'{{"id":"{envelope_id}","device":"{device.hex().upper()}",'
+        f'"category":{_json_text(decision.category.value)},"cra":{_json_text(frame.cra.label)},'
+        f'"message_code":{message_code},'
+        f'"use_case":{_json_text(info.use_case if info is not None else None)},'
+        f'"alert_code":{alert_code},"critical":{"true" if frame.critical else "false"},'
+        f'"counter":{int(frame.counter)},"originator":"{originator}","recipient":"{recipient}",'
+        f'"mode":{_json_text(mode.value)},"rule":{_json_text(decision.rule)},'
+        f'"received_at":"{iso_utc(received_at)}",'
+        f'"frame":"{base64.b64encode(frame.raw).decode("ascii")}"}}'
+    )
+    return envelope_id, payload.encode()

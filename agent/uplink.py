@@ -213,6 +213,12 @@ class Uplink:
         def acknowledged(_task: asyncio.Task[None]) -> None:
             wake.set()
 
+        def issue(item: Outgoing | Record, retain: bool) -> None:
+            publish = client.publish(item.topic, item.payload, qos=item.qos, retain=retain)
+            task = asyncio.ensure_future(publish)
+            task.add_done_callback(acknowledged)
+            inflight[task] = item
+
         try:
             while True:
                 wake.clear()  # before looking: anything that happens from here wakes us
@@ -224,18 +230,10 @@ class Uplink:
                         self.outbox.ack(item)
                 while self._queue and len(inflight) < MAX_INFLIGHT:
                     item = self._queue.popleft()
-                    task = asyncio.ensure_future(
-                        client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
-                    )
-                    task.add_done_callback(acknowledged)
-                    inflight[task] = item
+                    issue(item, item.retain)
                 if self.outbox is not None and len(inflight) < MAX_INFLIGHT:
                     for record in self.outbox.take(MAX_INFLIGHT - len(inflight)):
-                        task = asyncio.ensure_future(
-                            client.publish(record.topic, record.payload, qos=record.qos)
-                        )
-                        task.add_done_callback(acknowledged)
-                        inflight[task] = record
+                        issue(record, False)
                 if not self._queue and not inflight and not self._outbox_ready():
                     self._idle.set()
                 await wake.wait()
