@@ -166,7 +166,7 @@ class Outbox:
         self._next_age_check = 0.0
         self._next_seq = 1  # read from the database in open()
         self._synchronous = "FULL"  # the connection's setting: FULL, or NORMAL for deletions
-        self._last_commit = time.monotonic()  # when the last transaction ended
+        self._last_commit = time.monotonic()  # when the last transaction with inserts ended
         self.total_bytes = 0
         self.count = 0
         self.drops: Counter[tuple[int, str]] = Counter()
@@ -357,9 +357,9 @@ class Outbox:
                 async with asyncio.timeout(1.0):
                     await self._wake_writer.wait()
             self._wake_writer.clear()
-            # During a burst (the last commit ended less than a window ago) let it gather for
-            # one window: one transaction, one fsync, for all of it. After a quiet spell the
-            # record goes at once: waiting would only add the window to its latency.
+            # During a burst (the last commit of new records ended less than a window ago) let
+            # it gather for one window: one transaction, one fsync, for all of it. After a quiet
+            # spell the record goes at once: waiting would only add the window to its latency.
             if time.monotonic() - self._last_commit < self.window:
                 await asyncio.sleep(self.window)
             try:
@@ -413,7 +413,8 @@ class Outbox:
             self._acked[:0] = acked
             raise
         self.last_commit_error = None
-        self._last_commit = time.monotonic()
+        if records:  # a deletion-only commit is not a burst: it must not delay the next frame
+            self._last_commit = time.monotonic()
         self.commits += 1
         self.committed += len(records)
         for record in acked:
