@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from agent.config import MqttSettings
 from agent.outbox import Outbox
@@ -43,9 +46,9 @@ async def wait_until(predicate: object, within: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_records_keep_flowing_while_the_oldest_publish_waits_for_its_puback(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+async def uplink_and_box(tmp_path: Path) -> AsyncIterator[tuple[Uplink, Outbox]]:
+    """An uplink (never connected: its drain is driven directly) over a real outbox."""
     box = Outbox(tmp_path / "o.sqlite", max_bytes=10**9, max_age=10**6)
     await box.open()
     settings = MqttSettings("127.0.0.1", 1, False, "hub", None, None, None, 60, "5")
@@ -53,7 +56,20 @@ async def test_records_keep_flowing_while_the_oldest_publish_waits_for_its_pubac
     async def ignore(topic: str, payload: bytes) -> None:
         return None
 
-    uplink = Uplink(settings, "hub", ignore, outbox=box)
+    yield Uplink(settings, "hub", ignore, outbox=box), box
+    await box.close()
+
+
+async def stop(drain: asyncio.Future[None]) -> None:
+    drain.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await drain
+
+
+async def test_records_keep_flowing_while_the_oldest_publish_waits_for_its_puback(
+    uplink_and_box: tuple[Uplink, Outbox],
+) -> None:
+    uplink, box = uplink_and_box
     client = StallingPublisher("hub/up/slow")
     drain = asyncio.ensure_future(uplink._drain(client))  # type: ignore[arg-type]
     try:
@@ -71,28 +87,17 @@ async def test_records_keep_flowing_while_the_oldest_publish_waits_for_its_pubac
         await box.flush()
         assert box.waiting == 0  # every record acknowledged is deleted
     finally:
-        drain.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await drain
-        await box.close()
+        await stop(drain)
 
 
-async def test_a_lost_session_puts_unacknowledged_records_back_in_order(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.sqlite", max_bytes=10**9, max_age=10**6)
-    await box.open()
-    settings = MqttSettings("127.0.0.1", 1, False, "hub", None, None, None, 60, "5")
-
-    async def ignore(topic: str, payload: bytes) -> None:
-        return None
-
-    uplink = Uplink(settings, "hub", ignore, outbox=box)
+async def test_a_lost_session_puts_unacknowledged_records_back_in_order(
+    uplink_and_box: tuple[Uplink, Outbox],
+) -> None:
+    uplink, box = uplink_and_box
     client = StallingPublisher("#")  # nothing is acknowledged
     drain = asyncio.ensure_future(uplink._drain(client))  # type: ignore[arg-type]
     for name in ("a", "b", "c"):
         box.add(f"hub/up/{name}", b"x", category="alert", dedup_id=name)
     await wait_until(lambda: len(client.issued) == 3)
-    drain.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await drain
+    await stop(drain)
     assert [r.dedup_id for r in box.take(10)] == ["a", "b", "c"]
-    await box.close()
