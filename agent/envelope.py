@@ -30,6 +30,11 @@ def hex_code(code: int | None) -> str | None:
     return None if code is None else f"0x{code:04X}"
 
 
+def _json_hex(code: int | None) -> str:
+    """`hex_code` as JSON."""
+    return "null" if code is None else f'"0x{code:04X}"'
+
+
 def dedup_id(frame: Frame) -> str:
     """Stable across retransmissions: a GBCS message is unique by its parties, CRA and counter."""
     return _dedup_id(frame.originator.hex().upper(), frame.recipient.hex().upper(), frame)
@@ -62,14 +67,13 @@ def upstream_envelope(
     originator = frame.originator.hex().upper()
     recipient = frame.recipient.hex().upper()
     envelope_id = _dedup_id(originator, recipient, frame)
-    message_code = "null" if frame.message_code is None else f'"0x{frame.message_code:04X}"'
-    alert_code = "null" if frame.alert_code is None else f'"0x{frame.alert_code:04X}"'
     payload = (
         f'{{"id":"{envelope_id}","device":"{device.hex().upper()}",'
         f'"category":{_json_text(decision.category.value)},"cra":{_json_text(frame.cra.label)},'
-        f'"message_code":{message_code},'
+        f'"message_code":{_json_hex(frame.message_code)},'
         f'"use_case":{_json_text(info.use_case if info is not None else None)},'
-        f'"alert_code":{alert_code},"critical":{"true" if frame.critical else "false"},'
+        f'"alert_code":{_json_hex(frame.alert_code)},'
+        f'"critical":{"true" if frame.critical else "false"},'
         f'"counter":{int(frame.counter)},"originator":"{originator}","recipient":"{recipient}",'
         f'"mode":{_json_text(mode.value)},"rule":{_json_text(decision.rule)},'
         f'"received_at":"{iso_utc(received_at)}",'

@@ -123,18 +123,15 @@ def _insert_sql(rows: int) -> str:
     )
 
 
-def _runs(seqs: list[int]) -> Iterable[tuple[int, int]]:
+def _runs(seqs: list[int]) -> list[tuple[int, int]]:
     """Sorted sequence numbers as (first, last) runs of consecutive numbers."""
-    first = last = None
+    runs: list[tuple[int, int]] = []
     for seq in seqs:
-        if last is not None and seq == last + 1:
-            last = seq
-            continue
-        if first is not None and last is not None:
-            yield first, last
-        first = last = seq
-    if first is not None and last is not None:
-        yield first, last
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs
 
 
 class Outbox:
@@ -193,7 +190,6 @@ class Outbox:
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        self._synchronous = "FULL"
         db.executescript(SCHEMA)
         self._db = db
 
@@ -395,7 +391,7 @@ class Outbox:
             list(chain.from_iterable(rows[at : at + INSERT_CHUNK]))
             for at in range(0, len(rows), INSERT_CHUNK)
         ]
-        deletions = list(_runs(sorted(r.seq for r in acked)))
+        deletions = _runs(sorted(r.seq for r in acked))
         loop = asyncio.get_running_loop()
         try:
             dropped = await loop.run_in_executor(

@@ -16,9 +16,10 @@ filter, and last seen (to the second: zigpy stores it only every 30 s anyway).
 Only the exact common case takes this path. Everything else goes through zigpy unchanged: any
 other cluster or command, a manufacturer-specific frame, a frame that asks for a default
 response (zigpy sends it), reserved frame-control bits, a frame too short to hold a tunnel id, a
-device zigpy does not know or has not initialised, an endpoint without a Tunneling client
-cluster, a device with a request in flight (zigpy matches responses by TSN alone), and any packet
-a zigpy response listener could want (one waiting for TransferData, or matching by a function).
+device zigpy does not know or has not initialised, an endpoint without the Tunneling cluster
+zigpy would hand the frame to, a device with a request in flight (zigpy matches responses by TSN
+alone), and any packet a zigpy response listener could want (one waiting for TransferData, or
+matching by a function).
 zigpy registers a Poll Control check-in listener on every device; it cannot match TransferData
 and does not send the frame the slow way.
 """
