@@ -18,13 +18,16 @@ Rules of this module:
   priority first and, within a priority, oldest first; critical, safety and security go last.
   Records older than the age bound are dropped whatever their priority. Every drop is counted per
   priority and reason, persisted, and reported in health.
-* After a crash, records that were published but whose deletion was not yet committed are sent
-  again: consumers see a duplicate with the same `id`, never a gap.
+* After a crash, records that were published but whose deletion was not yet committed (about a
+  second's worth of acknowledgements) are sent again: consumers see a duplicate with the same
+  `id`, never a gap.
 
 Theory of operation. `add` is called on the event loop for every accepted frame and only appends
-to memory. A writer task wakes at most every `window` seconds and, in one transaction on a single
-worker thread (SQLite and fsync never run on the event loop), inserts the pending records,
-deletes the acknowledged ones and applies the bounds. Committed records are handed to the
+to memory. A writer task wakes at most every `window` seconds and, on a single worker thread
+(SQLite and fsync never run on the event loop), inserts the pending records: one statement, its
+own transaction. About once a second (every `delete_after` seconds, or DELETE_BATCH
+acknowledgements), and whenever a bound applies, the same transaction also deletes the
+acknowledged records and applies the bounds. Committed records are handed to the
 publisher through per-priority FIFOs in memory; when more than `memory_records` are waiting, the
 rest stay on disk and are read back in order as the FIFOs drain (after a restart everything is
 read back this way).
@@ -41,6 +44,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,9 +82,17 @@ CREATE TABLE IF NOT EXISTS drops (
 """
 
 
-INSERT_CHUNK = 500
-"""Records per INSERT statement (INSERT_COLUMNS parameters each: far below SQLite's limit)."""
+CHUNK = 500
+"""Records per INSERT or DELETE statement (at most INSERT_COLUMNS parameters each: far below
+SQLite's limit). Every statement the writer thread runs releases and retakes the GIL, and on a
+busy hub each retake is a thread switch with the event loop: a statement per record cost more
+than the SQL itself (BENCHMARKS.md)."""
 INSERT_COLUMNS = 7
+
+DELETE_AFTER = 1.0
+"""Seconds an acknowledged record may stay on disk before its deletion is committed."""
+DELETE_BATCH = 2000
+"""Acknowledged records that make a deletion due at once."""
 
 Drop = tuple[int, int, str, int]
 """(priority, seq, reason, size) of a record a bound removed."""
@@ -116,6 +128,7 @@ class _Pending:
     accepted_at: float
 
 
+@lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
     return (
         "INSERT INTO outbox (seq, priority, topic, payload, qos, dedup_id, accepted_at) VALUES "
@@ -123,15 +136,12 @@ def _insert_sql(rows: int) -> str:
     )
 
 
-def _runs(seqs: list[int]) -> list[tuple[int, int]]:
-    """Sorted sequence numbers as (first, last) runs of consecutive numbers."""
-    runs: list[tuple[int, int]] = []
-    for seq in seqs:
-        if runs and seq == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], seq)
-        else:
-            runs.append((seq, seq))
-    return runs
+def _delete_sql(rows: int) -> str:
+    return "DELETE FROM outbox WHERE seq IN (" + ",".join(["?"] * rows) + ")"
+
+
+def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+    return [values[at : at + size] for at in range(0, len(values), size)]
 
 
 class Outbox:
@@ -144,6 +154,7 @@ class Outbox:
         window: float = 0.002,
         memory_records: int = 5000,
         clock: Any = time.time,
+        delete_after: float = DELETE_AFTER,
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
@@ -151,10 +162,12 @@ class Outbox:
         self.window = window
         self.memory_records = memory_records
         self.clock = clock
+        self.delete_after = delete_after
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
         self._pending: list[_Pending] = []
-        self._acked: list[Record] = []
+        self._acked: list[Record] = []  # acknowledged, their deletion not yet committed
+        self._first_ack = 0.0  # when the oldest of them was acknowledged
         self._ready: dict[int, deque[Record]] = {p: deque() for p in PRIORITIES}
         self._cursor: dict[int, int] = dict.fromkeys(PRIORITIES, 0)  # last seq read into memory
         self._on_disk_only: Counter[int] = Counter()  # committed, not yet read into memory
@@ -219,8 +232,8 @@ class Outbox:
         return self._db
 
     async def flush(self) -> None:
-        """Commit what is pending now, without waiting for the window."""
-        await self._commit()
+        """Commit what is pending and acknowledged now, without waiting for the window."""
+        await self._commit(delete_all=True)
 
     async def close(self) -> None:
         """Commit what is pending and acknowledged, then close the database."""
@@ -232,7 +245,7 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
         with contextlib.suppress(Exception):
-            await self._commit()
+            await self._commit(delete_all=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._close_db)
         self._executor.shutdown(wait=True)
@@ -286,13 +299,18 @@ class Outbox:
             self._signal_ready()
 
     def ack(self, record: Record) -> None:
-        """The broker has the record: delete it at the next commit."""
+        """The broker has the record: it no longer counts, and is deleted from disk within
+        `delete_after` seconds or so (sooner in a burst)."""
         self._inflight.discard(record.seq)
         if record.seq in self._dropped_inflight:
             self._dropped_inflight.discard(record.seq)
             return
+        self._forget(record.size)
+        if not self._acked:
+            self._first_ack = time.monotonic()
         self._acked.append(record)
-        self._wake_writer.set()
+        if len(self._acked) >= DELETE_BATCH:
+            self._wake_writer.set()
 
     def _signal_ready(self) -> None:
         self.ready_event.set()
@@ -369,15 +387,26 @@ class Outbox:
                 backoff = min(backoff * 2, 5.0)
                 self._wake_writer.set()
 
-    async def _commit(self) -> None:
+    async def _commit(self, *, delete_all: bool = False) -> None:
         pending, self._pending = self._pending, []
-        acked, self._acked = self._acked, []
-        bounded = self._over_bounds()
+        new_bytes = sum(len(p.payload) + len(p.topic) for p in pending)
+        bounded = self._over_bounds(new_bytes)
+        # Deletions wait for a batch: a commit of inserts alone is one statement, and each
+        # statement the writer thread runs is a GIL handover with the loop (BENCHMARKS.md).
+        # The bounds read the table, so they never run with acknowledged rows still in it.
+        acked: list[Record] = []
+        if self._acked and (
+            delete_all
+            or bounded
+            or len(self._acked) >= DELETE_BATCH
+            or time.monotonic() - self._first_ack >= self.delete_after
+        ):
+            acked, self._acked = self._acked, []
         if not pending and not acked and not bounded:
             return
         # Numbered here, on the loop, and handed to the thread as ready-made statement
-        # parameters, so the thread runs SQL only: one statement per chunk and per run of
-        # deletions, each releasing the GIL for the whole of its work. Numbers are taken at
+        # parameters, so the thread runs SQL only: one statement per CHUNK records inserted or
+        # deleted, each releasing the GIL for the whole of its work. Numbers are taken at
         # once, so a concurrent flush cannot reuse them; a failed commit leaves a gap, as
         # AUTOINCREMENT would.
         first = self._next_seq
@@ -387,11 +416,10 @@ class Outbox:
             for n, p in enumerate(pending)
         ]
         rows = [(*r, p.accepted_at) for r, p in zip(records, pending, strict=True)]
-        inserts = [
-            list(chain.from_iterable(rows[at : at + INSERT_CHUNK]))
-            for at in range(0, len(rows), INSERT_CHUNK)
-        ]
-        deletions = _runs(sorted(r.seq for r in acked))
+        inserts = [list(chain.from_iterable(chunk)) for chunk in _chunks(rows, CHUNK)]
+        # Acknowledgements rarely come as runs of consecutive numbers: records of several
+        # priorities interleave, and PUBACKs retire in any order.
+        deletions = _chunks([r.seq for r in acked], CHUNK)
         loop = asyncio.get_running_loop()
         try:
             dropped = await loop.run_in_executor(
@@ -400,7 +428,7 @@ class Outbox:
                 inserts,
                 deletions,
                 records,
-                acked,
+                bounded,
                 bool(pending) or bounded,
             )
         except BaseException:
@@ -413,8 +441,6 @@ class Outbox:
             self._last_commit = time.monotonic()
         self.commits += 1
         self.committed += len(records)
-        for record in acked:
-            self._forget(record.size)
         room = self.memory_records - self._ready_count()
         for record in records:
             self.total_bytes += record.size
@@ -447,17 +473,17 @@ class Outbox:
         elif seq > self._cursor[priority]:
             self._on_disk_only[priority] -= 1
 
-    def _over_bounds(self) -> bool:
-        if self.total_bytes > self.max_bytes:
+    def _over_bounds(self, new_bytes: int = 0) -> bool:
+        if self.total_bytes + new_bytes > self.max_bytes:
             return True
         return self.max_age > 0 and self.count > 0 and self.clock() >= self._next_age_check
 
     def _commit_in_thread(
         self,
         inserts: list[list[object]],
-        deletions: list[tuple[int, int]],
+        deletions: list[list[int]],
         records: list[Record],
-        acked: list[Record],
+        bounded: bool,
         durable: bool,
     ) -> list[Drop]:
         db = self._require_db()
@@ -469,18 +495,23 @@ class Outbox:
         if synchronous != self._synchronous:
             db.execute(f"PRAGMA synchronous={synchronous}")
             self._synchronous = synchronous
+        if len(inserts) == 1 and not deletions and not bounded:
+            # The usual commit: one statement, its own transaction.
+            db.execute(_insert_sql(len(inserts[0]) // INSERT_COLUMNS), inserts[0])
+            return []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for first, last in deletions:
-                db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first, last))
+            for seqs in deletions:
+                db.execute(_delete_sql(len(seqs)), seqs)
             for values in inserts:
                 db.execute(_insert_sql(len(values) // INSERT_COLUMNS), values)
-            dropped = self._apply_bounds(db, records, acked)
-            for priority, _seq, reason, _size in dropped:
+            dropped = self._apply_bounds(db, records) if bounded else []
+            counts = Counter((priority, reason) for priority, _seq, reason, _size in dropped)
+            for (priority, reason), count in counts.items():
                 db.execute(
-                    "INSERT INTO drops (priority, reason, count) VALUES (?, ?, 1) "
-                    "ON CONFLICT (priority, reason) DO UPDATE SET count = count + 1",
-                    (priority, reason),
+                    "INSERT INTO drops (priority, reason, count) VALUES (?, ?, ?) "
+                    "ON CONFLICT (priority, reason) DO UPDATE SET count = count + excluded.count",
+                    (priority, reason, count),
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -488,9 +519,7 @@ class Outbox:
             raise
         return dropped
 
-    def _apply_bounds(
-        self, db: sqlite3.Connection, new: list[Record], acked: list[Record]
-    ) -> list[Drop]:
+    def _apply_bounds(self, db: sqlite3.Connection, new: list[Record]) -> list[Drop]:
         """Inside the transaction: which rows the age and byte bounds remove."""
         dropped: list[Drop] = []
         now = self.clock()
@@ -502,7 +531,7 @@ class Outbox:
                 (now - self.max_age,),
             ).fetchall():
                 dropped.append((priority, seq, "expired", size))
-        total = self.total_bytes - sum(r.size for r in acked) + sum(r.size for r in new)
+        total = self.total_bytes + sum(r.size for r in new)  # acknowledged ones are forgotten
         total -= sum(size for _p, _s, _r, size in dropped)
         if total > self.max_bytes:
             already = {seq for _p, seq, _r, _z in dropped}
@@ -517,8 +546,8 @@ class Outbox:
                     continue
                 dropped.append((priority, seq, "full", size))
                 total -= size
-        if dropped:
-            db.executemany("DELETE FROM outbox WHERE seq = ?", ((d[1],) for d in dropped))
+        for seqs in _chunks([d[1] for d in dropped], CHUNK):
+            db.execute(_delete_sql(len(seqs)), seqs)
         return dropped
 
     async def _fill_from_disk(self) -> None:

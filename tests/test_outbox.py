@@ -287,10 +287,84 @@ async def test_only_acknowledged_records_are_deleted_when_acks_interleave_priori
         box.ack(record)
     await box.flush()
     assert rows(path) == [(2, 0, "r1"), (4, 0, "r3"), (6, 0, "r5")]
-    # A run of consecutive acknowledgements goes in one statement and still only those.
+    # A run of consecutive acknowledgements: still only those.
     rest = box.take(2)
     for record in rest:
         box.ack(record)
     await box.flush()
     assert rows(path) == [(6, 0, "r5")]
     await box.close()
+
+
+async def test_acknowledged_records_leave_the_count_at_once_and_the_disk_in_a_batch(
+    tmp_path: Path,
+) -> None:
+    # A commit of new records alone is one statement; deletions wait for `delete_after`
+    # (or DELETE_BATCH acknowledgements) and then go in one transaction.
+    path = tmp_path / "o.sqlite"
+    box = await opened(path, window=0.001, delete_after=0.3)
+    for n in range(10):
+        box.add("t/up/alert", b"x", category="alert", dedup_id=f"a{n}")
+    await box.flush()
+    for record in box.take(10):
+        box.ack(record)
+    assert box.count == 0 and box.total_bytes == 0 and box.waiting == 0
+    box.add("t/up/alert", b"y", category="alert", dedup_id="b")
+    await committed_by_writer(box, 11)
+    assert len(rows(path)) == 11, "the acknowledged ten are not deleted with the new record"
+    async with asyncio.timeout(5):
+        while len(rows(path)) > 1:  # the writer's next turn after delete_after
+            await asyncio.sleep(0.05)
+    assert rows(path) == [(11, 1, "b")]
+    await box.close()
+
+
+async def test_a_crash_before_the_deletion_is_committed_resends_by_the_same_id(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite"
+    box = await opened(path, delete_after=3600)
+    for n in range(4):
+        box.add("t/up/alert", b"x", category="alert", dedup_id=f"a{n}")
+    await box.flush()
+    for record in box.take(2):
+        box.ack(record)
+    # The process dies here: nothing more is committed. A new one opens the same file.
+    after_crash = await opened(path)
+    assert after_crash.count == 4
+    assert [r.dedup_id for r in await drain(after_crash)] == ["a0", "a1", "a2", "a3"]
+    await after_crash.close()
+    await box.close()
+
+
+async def test_bounds_never_count_acknowledged_rows_awaiting_deletion_as_drops(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite"
+    payload = b"x" * 1000
+    size = len(payload) + len("t/up/read")
+    box = await opened(path, max_bytes=size * 10, window=0.001, delete_after=3600)
+    for n in range(10):
+        box.add("t/up/read", payload, category="read", dedup_id=f"old-{n}")
+    await committed_by_writer(box, 10)
+    for record in box.take(10):
+        box.ack(record)  # their rows stay on disk: deletions are not due
+    for n in range(10):
+        box.add("t/up/read", payload, category="read", dedup_id=f"new-{n}")
+    await committed_by_writer(box, 20)
+    assert len(rows(path)) == 20 and box.drops == {} and box.count == 10
+    box.add("t/up/read", payload, category="read", dedup_id="one-more")
+    await committed_by_writer(box, 21)
+    # Over the bound by one record: the acknowledged rows are deleted first, and only the
+    # oldest waiting record is dropped for room.
+    assert box.drops == {(0, "full"): 1}
+    kept = [r.dedup_id for r in rows_as_records(path)]
+    assert kept == [f"new-{n}" for n in range(1, 10)] + ["one-more"]
+    await box.close()
+
+
+async def committed_by_writer(box: Outbox, records: int) -> None:
+    """Wait for the writer's own commits (flush would also delete what is acknowledged)."""
+    async with asyncio.timeout(5):
+        while box.committed < records:
+            await asyncio.sleep(0.005)
