@@ -313,7 +313,7 @@ async def test_acknowledged_records_leave_the_count_at_once_and_the_disk_in_a_ba
     await committed_by_writer(box, 11)
     assert len(rows(path)) == 11, "the acknowledged ten are not deleted with the new record"
     async with asyncio.timeout(5):
-        while len(rows(path)) > 1:  # the writer's next turn after delete_after
+        while len(rows(path)) > 1:  # noqa: ASYNC110 (the writer's turn after delete_after)
             await asyncio.sleep(0.05)
     assert rows(path) == [(11, 1, "b")]
     await box.close()
@@ -366,5 +366,5 @@ async def test_bounds_never_count_acknowledged_rows_awaiting_deletion_as_drops(
 async def committed_by_writer(box: Outbox, records: int) -> None:
     """Wait for the writer's own commits (flush would also delete what is acknowledged)."""
     async with asyncio.timeout(5):
-        while box.committed < records:
+        while box.committed < records:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
