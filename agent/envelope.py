@@ -14,7 +14,7 @@ from functools import lru_cache
 from agent.consent import Mode
 from agent.policy import Decision
 from gbcs.codes import message_code_info
-from gbcs.frame import Frame
+from gbcs.frame import Cra, Frame
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -44,6 +44,22 @@ def _dedup_id(originator: str, recipient: str, frame: Frame) -> str:
     return f"{originator}-{recipient}-{int(frame.cra)}-{frame.counter}"
 
 
+@lru_cache(maxsize=1024)
+def _classification(category: str, cra: Cra, message_code: int) -> str:
+    """The envelope's fields that follow from the frame's kind: a few hundred combinations."""
+    info = message_code_info(message_code)
+    return (
+        f'"category":{_json_text(category)},"cra":{_json_text(cra.label)},'
+        f'"message_code":{_json_hex(message_code)},'
+        f'"use_case":{_json_text(info.use_case if info is not None else None)},'
+    )
+
+
+@lru_cache(maxsize=256)
+def _consent(mode: str, rule: str) -> str:
+    return f'"mode":{_json_text(mode)},"rule":{_json_text(rule)},'
+
+
 def iso_utc(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -63,19 +79,16 @@ def upstream_envelope(
     (tests/test_envelope.py checks it): hex, digits, base64 and the ISO time need no escaping,
     and every other text goes through the JSON encoder.
     """
-    info = message_code_info(frame.message_code)
     originator = frame.originator.hex().upper()
     recipient = frame.recipient.hex().upper()
     envelope_id = _dedup_id(originator, recipient, frame)
     payload = (
         f'{{"id":"{envelope_id}","device":"{device.hex().upper()}",'
-        f'"category":{_json_text(decision.category.value)},"cra":{_json_text(frame.cra.label)},'
-        f'"message_code":{_json_hex(frame.message_code)},'
-        f'"use_case":{_json_text(info.use_case if info is not None else None)},'
+        f"{_classification(decision.category.value, frame.cra, frame.message_code)}"
         f'"alert_code":{_json_hex(frame.alert_code)},'
         f'"critical":{"true" if frame.critical else "false"},'
         f'"counter":{int(frame.counter)},"originator":"{originator}","recipient":"{recipient}",'
-        f'"mode":{_json_text(mode.value)},"rule":{_json_text(decision.rule)},'
+        f"{_consent(mode.value, decision.rule)}"
         f'"received_at":"{iso_utc(received_at)}",'
         f'"frame":"{base64.b64encode(frame.raw).decode("ascii")}"}}'
     )

@@ -106,6 +106,7 @@ class Hub:
         # Read by on_frame for every frame; replaced (never mutated) when a change is accepted.
         self.consent: ConsentRecord = self.consent_service.record
         self.counters = Counters()
+        self._up_topics: dict[str, str] = {}  # category -> its up/<category> topic
         self.health = Health(config.health.silent_after)
         self.outbox = Outbox(
             config.state_dir / "outbox.sqlite",
@@ -372,21 +373,20 @@ class Hub:
             return
         category = classify(frame)
         decision = decide(frame, category, self.consent.mode, Direction.UPSTREAM, self.profile)
+        name = category.value
         if decision.forwarded:
             self.counters.forwarded += 1
-            self.counters.forwarded_by_category[category.value] += 1
+            self.counters.forwarded_by_category[name] += 1
             envelope_id, payload = envelope.upstream_envelope(
                 frame, device, decision, self.consent.mode, received_at
             )
-            self.outbox.add(
-                self.uplink.topic(f"up/{category.value}"),
-                payload,
-                category=category.value,
-                dedup_id=envelope_id,
-            )
+            topic = self._up_topics.get(name)
+            if topic is None:
+                topic = self._up_topics[name] = self.uplink.topic(f"up/{name}")
+            self.outbox.add(topic, payload, category=name, dedup_id=envelope_id)
         else:
             self.counters.blocked += 1
-            self.counters.blocked_by_category[category.value] += 1
+            self.counters.blocked_by_category[name] += 1
         if self.view is not None:
             self.view.decision(Direction.UPSTREAM, device, frame, decision)
 

@@ -208,9 +208,11 @@ class Uplink:
         they come, in any order; each wakes this loop through the task's done callback.
         """
         inflight: dict[asyncio.Task[None], Outgoing | Record] = {}  # in the order issued
+        finished: list[asyncio.Task[None]] = []  # done since the last turn, in that order
         wake = self._wakeup
 
-        def acknowledged(_task: asyncio.Task[None]) -> None:
+        def acknowledged(task: asyncio.Task[None]) -> None:
+            finished.append(task)
             wake.set()
 
         def issue(item: Outgoing | Record, retain: bool) -> None:
@@ -222,7 +224,9 @@ class Uplink:
         try:
             while True:
                 wake.clear()  # before looking: anything that happens from here wakes us
-                for task in [task for task in inflight if task.done()]:
+                done = finished.copy()
+                finished.clear()
+                for task in done:
                     task.result()  # a failed publish ends the session (its item goes back)
                     item = inflight.pop(task)
                     self.published += 1
