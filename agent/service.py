@@ -33,6 +33,7 @@ from agent.consent import Mode
 from agent.hub import Hub
 from agent.lab import Lab
 from agent.logs import LogControl
+from agent.loop_errors import quiet_closed_socket_races
 from agent.notify import Notifier
 from agent.screen import bind_view, close_view, make_view
 from agent.watchdog import Watchdog, judge
@@ -62,6 +63,7 @@ class Service:
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
+        quiet_closed_socket_races(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
         # Installed before start: SIGHUP's default action would kill a hub still starting.

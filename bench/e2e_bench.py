@@ -58,6 +58,7 @@ from agent.config import load_config  # noqa: E402
 from agent.envelope import dedup_id  # noqa: E402
 from agent.hub import Hub  # noqa: E402
 from agent.lab import LAB_INSTALL_CODE  # noqa: E402
+from agent.loop_errors import quiet_closed_socket_races  # noqa: E402
 from gbcs.frame import parse_frame  # noqa: E402
 from hal.sim.esme import SimEsme  # noqa: E402
 from hal.virtual import VirtualRadioApp  # noqa: E402
@@ -350,6 +351,7 @@ async def latency(
 
 async def rss_phase(args: argparse.Namespace) -> None:
     """Run in a process of its own (`--phase rss`): prints one JSON line of samples."""
+    quiet_closed_socket_races(asyncio.get_running_loop())
     work = Path(tempfile.mkdtemp(prefix="han-bench-rss-"))
     broker = start_mosquitto(work / "broker")
     try:
@@ -435,6 +437,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    quiet_closed_socket_races(asyncio.get_running_loop())  # as `han-agent run` does
     skip = set(args.skip.split(",")) if args.skip else set()
     work = Path(tempfile.mkdtemp(prefix="han-bench-"))
     broker = start_mosquitto(work / "broker")
