@@ -389,7 +389,18 @@ class Outbox:
 
     async def _commit(self, *, delete_all: bool = False) -> None:
         pending, self._pending = self._pending, []
-        new_bytes = sum(len(p.payload) + len(p.topic) for p in pending)
+        # Numbered here, on the loop, and handed to the thread as ready-made statement
+        # parameters, so the thread runs SQL only: one statement per CHUNK records inserted or
+        # deleted, each releasing the GIL for the whole of its work. Numbers are taken at
+        # once, so a concurrent flush cannot reuse them; a failed commit leaves a gap, as
+        # AUTOINCREMENT would.
+        first = self._next_seq
+        self._next_seq += len(pending)
+        records = [
+            Record(first + n, p.priority, p.topic, p.payload, p.qos, p.dedup_id)
+            for n, p in enumerate(pending)
+        ]
+        new_bytes = sum(r.size for r in records)
         bounded = self._over_bounds(new_bytes)
         # Deletions wait for a batch: a commit of inserts alone is one statement, and each
         # statement the writer thread runs is a GIL handover with the loop (BENCHMARKS.md).
@@ -404,17 +415,6 @@ class Outbox:
             acked, self._acked = self._acked, []
         if not pending and not acked and not bounded:
             return
-        # Numbered here, on the loop, and handed to the thread as ready-made statement
-        # parameters, so the thread runs SQL only: one statement per CHUNK records inserted or
-        # deleted, each releasing the GIL for the whole of its work. Numbers are taken at
-        # once, so a concurrent flush cannot reuse them; a failed commit leaves a gap, as
-        # AUTOINCREMENT would.
-        first = self._next_seq
-        self._next_seq += len(pending)
-        records = [
-            Record(first + n, p.priority, p.topic, p.payload, p.qos, p.dedup_id)
-            for n, p in enumerate(pending)
-        ]
         rows = [(*r, p.accepted_at) for r, p in zip(records, pending, strict=True)]
         inserts = [list(chain.from_iterable(chunk)) for chunk in _chunks(rows, CHUNK)]
         # Acknowledgements rarely come as runs of consecutive numbers: records of several
@@ -427,7 +427,7 @@ class Outbox:
                 self._commit_in_thread,
                 inserts,
                 deletions,
-                records,
+                new_bytes,
                 bounded,
                 bool(pending) or bounded,
             )
@@ -482,7 +482,7 @@ class Outbox:
         self,
         inserts: list[list[object]],
         deletions: list[list[int]],
-        records: list[Record],
+        new_bytes: int,
         bounded: bool,
         durable: bool,
     ) -> list[Drop]:
@@ -505,7 +505,7 @@ class Outbox:
                 db.execute(_delete_sql(len(seqs)), seqs)
             for values in inserts:
                 db.execute(_insert_sql(len(values) // INSERT_COLUMNS), values)
-            dropped = self._apply_bounds(db, records) if bounded else []
+            dropped = self._apply_bounds(db, new_bytes) if bounded else []
             counts = Counter((priority, reason) for priority, _seq, reason, _size in dropped)
             for (priority, reason), count in counts.items():
                 db.execute(
@@ -519,7 +519,7 @@ class Outbox:
             raise
         return dropped
 
-    def _apply_bounds(self, db: sqlite3.Connection, new: list[Record]) -> list[Drop]:
+    def _apply_bounds(self, db: sqlite3.Connection, new_bytes: int) -> list[Drop]:
         """Inside the transaction: which rows the age and byte bounds remove."""
         dropped: list[Drop] = []
         now = self.clock()
@@ -531,7 +531,7 @@ class Outbox:
                 (now - self.max_age,),
             ).fetchall():
                 dropped.append((priority, seq, "expired", size))
-        total = self.total_bytes + sum(r.size for r in new)  # acknowledged ones are forgotten
+        total = self.total_bytes + new_bytes  # acknowledged records are already forgotten
         total -= sum(size for _p, _s, _r, size in dropped)
         if total > self.max_bytes:
             already = {seq for _p, seq, _r, _z in dropped}
