@@ -19,9 +19,9 @@ import binascii
 import contextlib
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import zigpy.application
@@ -355,7 +355,7 @@ class Hub:
 
     def on_frame(self, device: bytes, data: bytes) -> None:
         """A GBCS message arrived from a HAN device's tunnel."""
-        received_at = datetime.now(UTC)
+        received_ns = time.time_ns()
         self.counters.received += 1
         try:
             frame = parse_frame(data)
@@ -378,7 +378,7 @@ class Hub:
             self.counters.forwarded += 1
             self.counters.forwarded_by_category[name] += 1
             envelope_id, payload = envelope.upstream_envelope(
-                frame, device, decision, self.consent.mode, received_at
+                frame, device, decision, self.consent.mode, received_ns
             )
             topic = self._up_topics.get(name)
             if topic is None:

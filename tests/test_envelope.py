@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -19,6 +19,12 @@ from gbcs.frame import Frame, parse_frame
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
 FRAMES = [parse_frame(bytes.fromhex(e["hex"])) for e in json.loads(EXAMPLES.read_text())]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ns(when: datetime) -> int:
+    """Exact: integer microseconds, no float on the way."""
+    return (when - EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def reference(frame: Frame, device: bytes, decision: Decision, mode: Mode, when: datetime) -> bytes:
@@ -54,7 +60,8 @@ def reference(frame: Frame, device: bytes, decision: Decision, mode: Mode, when:
     category=st.sampled_from(list(Category)),
     mode=st.sampled_from(list(Mode)),
     rule=st.text(),  # quotes, backslashes, control characters, non-ASCII: all escaped
-    when=st.datetimes(timezones=st.just(UTC)),
+    when=st.datetimes(min_value=datetime(1970, 1, 1), timezones=st.just(UTC)),
+    sub_us=st.integers(0, 999),  # the nanoseconds a datetime cannot hold, truncated away
 )
 def test_the_envelope_is_byte_for_byte_the_documented_json(
     frame: Frame,
@@ -66,10 +73,12 @@ def test_the_envelope_is_byte_for_byte_the_documented_json(
     mode: Mode,
     rule: str,
     when: datetime,
+    sub_us: int,
 ) -> None:
     frame = frame._replace(message_code=message_code, alert_code=alert_code, counter=counter)
     decision = Decision(Action.FORWARD, category, rule, "a reason")
-    envelope_id, payload = upstream_envelope(frame, device, decision, mode, when)
+    received_ns = epoch_ns(when) + sub_us
+    envelope_id, payload = upstream_envelope(frame, device, decision, mode, received_ns)
     assert payload == reference(frame, device, decision, mode, when)
     assert envelope_id == dedup_id(frame) == json.loads(payload)["id"]
 
@@ -79,7 +88,9 @@ def test_escaped_text_and_the_time_read_back_as_written() -> None:
     assert any(f.critical for f in FRAMES) and any(not f.critical for f in FRAMES)
     now = datetime(2026, 11, 28, 23, 59, 59, 999_999, tzinfo=UTC)
     decision = Decision(Action.FORWARD, Category.SECURITY, 'a "quoted" rule\n', "r")
-    _id, payload = upstream_envelope(FRAMES[0], bytes(8), decision, Mode.RESTRICTED, now)
+    _id, payload = upstream_envelope(
+        FRAMES[0], bytes(8), decision, Mode.RESTRICTED, epoch_ns(now) + 999
+    )
     parsed = json.loads(payload)
     assert parsed["rule"] == 'a "quoted" rule\n'
     assert parsed["received_at"] == "2026-11-28T23:59:59.999Z"
