@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import corpus  # noqa: E402
+import e2e_sub  # noqa: E402
 import gbcs_fuzz  # noqa: E402
 
 
@@ -72,6 +73,29 @@ def test_firmware_bench_runs() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "status: ok" in done.stdout and "meter_result: verified" in done.stdout
     assert "blocks_served: 83" in done.stdout  # 4126 bytes in 50-byte blocks, rounded up
+
+
+def test_e2e_subscriber_reads_whole_packets_across_any_split() -> None:
+    """The benchmark's own MQTT reader: packets cut anywhere by recv() come out whole, in order,
+    with a PUBACK for exactly the QoS 1 ones (a miscount would make every figure wrong)."""
+    messages = [(1, 7, b"{}"), (0, 0, b"x" * 200), (1, 300, b"y" * 20_000), (1, 65535, b"")]
+    wire = b""
+    for qos, mid, payload in messages:
+        head = e2e_sub.utf8("test/hub/up/security") + (mid.to_bytes(2, "big") if qos else b"")
+        wire += e2e_sub.packet(e2e_sub.PUBLISH | qos << 1, head + payload)
+    wire += e2e_sub.packet(e2e_sub.SUBACK, b"\x00\x01\x01")
+    for split in range(len(wire) + 1):
+        first, used = e2e_sub.read_packets(wire[:split])
+        rest, used_rest = e2e_sub.read_packets(wire[used:])
+        assert used + used_rest == len(wire)
+        packets = first + rest
+        assert [p[0] & 0xF0 for p in packets] == [e2e_sub.PUBLISH] * 4 + [e2e_sub.SUBACK]
+        read = [e2e_sub.publish_of(first_byte, body) for first_byte, body in packets[:4]]
+        assert [payload for _ack, payload in read] == [m[2] for m in messages]
+        assert [ack for ack, _p in read] == [
+            None if qos == 0 else bytes([e2e_sub.PUBACK, 2]) + mid.to_bytes(2, "big")
+            for qos, mid, _payload in messages
+        ]
 
 
 def test_e2e_bench_smoke_run() -> None:
