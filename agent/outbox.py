@@ -320,7 +320,7 @@ class Outbox:
         return self._has_ready()
 
     def _has_ready(self) -> bool:
-        # The publisher asks after every acknowledgement: no generator, no lookups by key.
+        # Asked on every turn of the publisher's loop: no generator, no lookups by key.
         return any(self._ready.values())
 
     def _ready_count(self) -> int:

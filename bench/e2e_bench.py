@@ -449,8 +449,8 @@ def paired_ratios(runs: dict[str, list[tuple[float, float]]], mode: str) -> list
 
 
 async def throughput_phase(broker: Broker, work: Path, args: argparse.Namespace) -> list[str]:
-    """Rounds of the four kinds of run, each round in another order (none always runs first,
-    after the previous round's last, or last); every run is printed."""
+    """`--repeats` rounds of the four kinds of run; each round starts one kind later than the
+    one before, so no kind always runs first or last. Every run is printed."""
     kinds: list[tuple[str, Callable[[int], Any]]] = [
         ("zigpy alone", lambda run: zigpy_ceiling(broker, work, args, run)),
         ("hub full", lambda run: throughput(broker, work, "full", args, run, baseline=False)),
@@ -462,7 +462,8 @@ async def throughput_phase(broker: Broker, work: Path, args: argparse.Namespace)
     ]
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in kinds}
     for run in range(args.repeats):
-        for name, measure in kinds[run % 4 :] + kinds[: run % 4]:
+        turn = run % len(kinds)
+        for name, measure in kinds[turn:] + kinds[:turn]:
             runs[name].append(await measure(run))
     best = {name: max(r[0] for r in results) for name, results in runs.items()}
     cpu = {name: min(r[1] for r in results) for name, results in runs.items()}
