@@ -147,7 +147,8 @@ class ConsentService:
                 "refusal": code.value,
                 "message": message,
                 "mode": self.state.record.mode.value,
-            }
+            },
+            durable=False,  # a refusal changes nothing: no flash sync per bad request
         )
         return Answer(
             _response("error", {"refusal": code.value}, message, transaction),

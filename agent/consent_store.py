@@ -12,6 +12,13 @@ data. The line for an accepted change is appended after the state file is commit
 committed state carries a copy of it (`last_change`, with a sequence number); on start-up a line
 missing from the log (a crash between the two writes) is appended again, marked `recovered`.
 
+The log is bounded, because refusals come from whoever can publish on the broker: past
+`AUDIT_MAX_BYTES` the file becomes `consent-audit.jsonl.1` (older ones shift up to
+`.AUDIT_KEEP`; the oldest is deleted), so it never holds more than (AUDIT_KEEP + 1) files. A
+refusal changes nothing, so its line is written but not fsynced: a flood of bad requests costs a
+write each, not a flash sync each, and a power cut can lose only the last refusals' lines (the
+hub's log has them too). An accepted change's line is fsynced.
+
 The trust store starts from the PEM public keys in the config's `[trust] dir`, copied into the
 state file on first start. From then on only a signed trust command changes it: a key dropped
 into the config directory later is reported in the log and ignored.
@@ -19,6 +26,7 @@ into the config directory later is reported in the log and ignored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -36,6 +44,8 @@ LOGGER = logging.getLogger(__name__)
 
 STATE_FILE = "consent.json"
 AUDIT_FILE = "consent-audit.jsonl"
+AUDIT_MAX_BYTES = 1024 * 1024  # one file; about 4,000 refusal lines
+AUDIT_KEEP = 3  # rotated files kept beside the current one
 FORMAT = 1
 
 
@@ -138,17 +148,19 @@ class ConsentStore:
         if last_change is None:
             return
         seen = 0
-        try:
-            with open(self.audit_path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue  # a line torn by a crash
-                    if isinstance(entry, dict) and isinstance(entry.get("seq"), int):
-                        seen = max(seen, entry["seq"])
-        except FileNotFoundError:
-            pass
+        # The change's line may have been rotated out of the current file by later refusals.
+        for path in self._audit_files():
+            try:
+                with open(path, encoding="utf-8") as f:
+                    for line in f:
+                        try:
+                            entry = json.loads(line)
+                        except ValueError:
+                            continue  # a line torn by a crash
+                        if isinstance(entry, dict) and isinstance(entry.get("seq"), int):
+                            seen = max(seen, entry["seq"])
+            except FileNotFoundError:
+                pass
         if seen < last_change.get("seq", 0):
             self.audit({**last_change, "recovered": True})
 
@@ -175,10 +187,15 @@ class ConsentStore:
             },
         )
 
-    def audit(self, entry: Mapping[str, Any]) -> None:
-        """Append one line and fsync it. A line torn by an earlier crash is ended first."""
+    def audit(self, entry: Mapping[str, Any], *, durable: bool = True) -> None:
+        """Append one line, fsynced if `durable`. A line torn by an earlier crash is ended first;
+        a file that the line would take past AUDIT_MAX_BYTES is rotated first."""
         self.audit_path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(entry, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+        data = line.encode("ascii") + b"\n"
+        with contextlib.suppress(FileNotFoundError):
+            if self.audit_path.stat().st_size + len(data) + 1 > AUDIT_MAX_BYTES:
+                self._rotate_audit()
         fd = os.open(self.audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             size = os.fstat(fd).st_size
@@ -188,7 +205,26 @@ class ConsentStore:
                     f.seek(size - 1)
                     if f.read(1) != b"\n":
                         prefix = b"\n"
-            os.write(fd, prefix + line.encode("ascii") + b"\n")
+            os.write(fd, prefix + data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _audit_files(self) -> list[Path]:
+        """The current file and its rotated predecessors, newest first."""
+        rotated = [self.audit_path.with_name(f"{AUDIT_FILE}.{n}") for n in range(1, AUDIT_KEEP + 1)]
+        return [self.audit_path, *rotated]
+
+    def _rotate_audit(self) -> None:
+        """current -> .1 -> .2 ... -> .AUDIT_KEEP; the oldest goes. Renames only, then one
+        directory fsync, so a crash leaves every line in exactly one of the files."""
+        files = self._audit_files()
+        for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(newer, older)
+        fd = os.open(self.state_dir, os.O_RDONLY)
+        try:
             os.fsync(fd)
         finally:
             os.close(fd)
