@@ -9,6 +9,7 @@ so a config works the same whichever directory the agent is started from.
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 import tomllib
@@ -201,9 +202,9 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "password": Key(STR, None, "a string"),
         "keepalive": Key(INT, 30, "whole seconds from 5 to 3600", _between(5, 3600)),
         "protocol": Key(STR, "5", "'5' or '3.1.1'", _one_of("5", "3.1.1")),
-        "ca": Key(STR, None, "a path to the CA certificate(s) (PEM) for mqtts://"),
-        "cert": Key(STR, None, "a path to the client certificate (PEM)"),
-        "key": Key(STR, None, "a path to the client private key (PEM)"),
+        "ca": Key(STR, None, "a path or credential:ID of the CA certificate(s) (PEM)"),
+        "cert": Key(STR, None, "a path or credential:ID of the client certificate (PEM)"),
+        "key": Key(STR, None, "a path or credential:ID of the client private key (PEM)"),
     },
     "radio": {
         "type": Key(STR, "virtual", "'virtual' or 'ezsp'", _one_of("virtual", "ezsp")),
@@ -423,6 +424,27 @@ def load_config(
     )
 
 
+CREDENTIAL = "credential:"
+
+
+def _credential(path: Path, name: str, value: str) -> Path:
+    """`credential:ID`: the file systemd's `LoadCredential=ID:...` gives the service, in
+    $CREDENTIALS_DIRECTORY. It lets a key stay root-only in /etc while a DynamicUser= service,
+    whose user does not exist until it runs, reads its copy (docs/operations.md)."""
+    credential = value.removeprefix(CREDENTIAL)
+    if not credential or "/" in credential or credential in (".", ".."):
+        raise ConfigError(path, f"[mqtt] {name}", f"credential:ID with a plain ID, got {value!r}")
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise ConfigError(
+            path,
+            f"[mqtt] {name}",
+            f"a credential the service loads (LoadCredential={credential}:/path/to/file in the "
+            "unit), but CREDENTIALS_DIRECTORY is not set",
+        )
+    return Path(directory) / credential
+
+
 def _tls_files(path: Path, base: Path, mqtt: dict[str, Any], tls: bool) -> dict[str, Path | None]:
     """The TLS files, checked now so a bad one stops start-up instead of failing every reconnect.
 
@@ -437,7 +459,7 @@ def _tls_files(path: Path, base: Path, mqtt: dict[str, Any], tls: bool) -> dict[
             continue
         if not tls:
             raise ConfigError(path, f"[mqtt] {name}", "set only with an mqtts:// url")
-        file = base / value
+        file = _credential(path, name, value) if value.startswith(CREDENTIAL) else base / value
         if not file.is_file():
             raise ConfigError(path, f"[mqtt] {name}", f"an existing file, got {str(file)!r}")
         files[name] = file

@@ -305,6 +305,67 @@ async def test_tls_refused_with_the_wrong_ca(tmp_path: Path) -> None:
         stop_process(broker.pid, broker.process)
 
 
+async def test_tls_files_as_systemd_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`credential:ID` reads the file from $CREDENTIALS_DIRECTORY, as systemd's LoadCredential=
+    lays it out (0400, the service's own): the hub connects over TLS with a key from there."""
+    pki = make_pki(world_readable_dir("han-agent-pki-") / "pki")
+    listener = (
+        f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
+        "require_certificate true\n"
+    )
+    broker = start_mosquitto(tmp_path / "broker", listener=listener)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o500)
+    for name, source in (("mqtt-ca", pki.ca), ("mqtt-cert", pki.client_cert)):
+        (credentials / name).write_bytes(source.read_bytes())
+    (credentials / "mqtt-key").write_bytes(pki.client_key.read_bytes())
+    for file in credentials.iterdir():
+        file.chmod(0o400)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    tls = 'ca = "credential:mqtt-ca"\ncert = "credential:mqtt-cert"\nkey = "credential:mqtt-key"'
+    try:
+        config = load_config(
+            write_config(
+                tmp_path / "hub",
+                None,
+                mode="full",
+                mqtt_url=f"mqtts://127.0.0.1:{broker.port}",
+                mqtt_extra=tls,
+            )
+        )
+        assert config.mqtt.key == credentials / "mqtt-key"
+        async with running_hub(config) as (hub, lab):
+            lab.esme.raise_alert(0x8F3E, critical=True)
+            async with asyncio.timeout(10):
+                while not (hub.outbox.committed >= 1 and hub.outbox.count == 0):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            assert hub.uplink.published >= 1 and hub.uplink.last_error is None
+    finally:
+        stop_process(broker.pid, broker.process)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("credential:mqtt-key", "LoadCredential=mqtt-key:/path/to/file"),
+        ("credential:", "credential:ID with a plain ID"),
+        ("credential:../etc/shadow", "credential:ID with a plain ID"),
+    ],
+)
+def test_a_credential_the_service_does_not_have_stops_startup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    pki = make_pki(tmp_path / "pki")
+    tls = f'ca = "{pki.ca}"\ncert = "{pki.client_cert}"\nkey = "{value}"'
+    path = write_config(tmp_path / "hub", None, mqtt_url="mqtts://127.0.0.1:8883", mqtt_extra=tls)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "[mqtt] key" and expected in str(err.value)
+
+
 def test_client_key_readable_by_others_stops_startup(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     pki.client_key.chmod(0o644)

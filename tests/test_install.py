@@ -146,6 +146,21 @@ def test_the_shipped_unit_passes_the_ci_check(staged: Path) -> None:
     assert score is not None and float(score.group(1)) <= 2.0
 
 
+def test_the_unit_with_the_mqtt_credentials_drop_in_passes_the_ci_check(
+    tmp_path: Path, staged: Path
+) -> None:
+    """The drop-in's keys are real unit settings (a typo would only warn) and keep exposure."""
+    drop_in = (ROOT / "systemd/mqtt-credentials.conf").read_text()
+    assert drop_in.count("LoadCredential=") == 3
+    unit = tmp_path / "han-agent.service"
+    unit.write_text((ROOT / "systemd/han-agent.service").read_text() + "\n" + drop_in)
+    done = _check_unit(unit, staged)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and ": clean" in done.stdout
+    score = re.search(r"Overall exposure level for han-agent.service: (\d+\.\d)", done.stdout)
+    assert score is not None and float(score.group(1)) <= 2.0
+
+
 def test_the_ci_check_fails_on_a_warning_and_on_exposure(tmp_path: Path, staged: Path) -> None:
     shipped = (ROOT / "systemd/han-agent.service").read_text()
     typo = tmp_path / "typo" / "han-agent.service"
