@@ -22,7 +22,7 @@ import pytest
 from conftest import Broker, free_port, start_mosquitto, stop_process, write_config
 from mqtt_helpers import recording
 from test_e2e import _agent, running_hub
-from tls_helpers import make_ca, make_pki, world_readable_dir
+from tls_helpers import Pki, make_ca, make_pki, world_readable_dir
 
 from agent.config import Config, ConfigError, load_config
 from agent.lab import LabCommand
@@ -255,18 +255,18 @@ async def running_hub_offline(config):  # type: ignore[no-untyped-def]
         await hub.stop()
 
 
-def tls_broker_and_hub(tmp_path: Path, *, wrong_ca: bool = False) -> tuple[Broker, Config]:
-    """A mosquitto that requires client certificates, and a hub config that presents one; with
-    `wrong_ca` the hub trusts another CA than the one that signed the broker's certificate."""
+def tls_broker(tmp_path: Path) -> tuple[Broker, Pki]:
+    """A mosquitto that requires client certificates, and the PKI it trusts."""
     pki = make_pki(world_readable_dir("han-agent-pki-") / "pki")
     listener = (
         f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
         "require_certificate true\n"
     )
-    broker = start_mosquitto(tmp_path / "broker", listener=listener)
-    ca = make_ca(pki.ca.parent, "another-ca")[0] if wrong_ca else pki.ca
-    tls = f'ca = "{ca}"\ncert = "{pki.client_cert}"\nkey = "{pki.client_key}"'
-    config = load_config(
+    return start_mosquitto(tmp_path / "broker", listener=listener), pki
+
+
+def tls_hub_config(tmp_path: Path, broker: Broker, tls: str) -> Config:
+    return load_config(
         write_config(
             tmp_path / "hub",
             None,
@@ -275,19 +275,31 @@ def tls_broker_and_hub(tmp_path: Path, *, wrong_ca: bool = False) -> tuple[Broke
             mqtt_extra=tls,
         )
     )
-    return broker, config
+
+
+def tls_broker_and_hub(tmp_path: Path, *, wrong_ca: bool = False) -> tuple[Broker, Config]:
+    """A TLS broker and a hub config that presents a client certificate; with `wrong_ca` the
+    hub trusts another CA than the one that signed the broker's certificate."""
+    broker, pki = tls_broker(tmp_path)
+    ca = make_ca(pki.ca.parent, "another-ca")[0] if wrong_ca else pki.ca
+    tls = f'ca = "{ca}"\ncert = "{pki.client_cert}"\nkey = "{pki.client_key}"'
+    return broker, tls_hub_config(tmp_path, broker, tls)
+
+
+async def assert_an_alert_is_delivered(config: Config) -> None:
+    async with running_hub(config) as (hub, lab):
+        lab.esme.raise_alert(0x8F3E, critical=True)
+        async with asyncio.timeout(10):
+            # committed, published over TLS, acknowledged by the broker, deleted
+            while not (hub.outbox.committed >= 1 and hub.outbox.count == 0):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert hub.uplink.published >= 1 and hub.uplink.last_error is None
 
 
 async def test_tls_with_client_certificate(tmp_path: Path) -> None:
     broker, config = tls_broker_and_hub(tmp_path)
     try:
-        async with running_hub(config) as (hub, lab):
-            lab.esme.raise_alert(0x8F3E, critical=True)
-            async with asyncio.timeout(10):
-                # committed, published over TLS, acknowledged by the broker, deleted
-                while not (hub.outbox.committed >= 1 and hub.outbox.count == 0):  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-            assert hub.uplink.published >= 1 and hub.uplink.last_error is None
+        await assert_an_alert_is_delivered(config)
     finally:
         stop_process(broker.pid, broker.process)
 
@@ -310,38 +322,19 @@ async def test_tls_files_as_systemd_credentials(
 ) -> None:
     """`credential:ID` reads the file from $CREDENTIALS_DIRECTORY, as systemd's LoadCredential=
     lays it out (0400, the service's own): the hub connects over TLS with a key from there."""
-    pki = make_pki(world_readable_dir("han-agent-pki-") / "pki")
-    listener = (
-        f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
-        "require_certificate true\n"
-    )
-    broker = start_mosquitto(tmp_path / "broker", listener=listener)
+    broker, pki = tls_broker(tmp_path)
     credentials = tmp_path / "credentials"
     credentials.mkdir(mode=0o500)
-    for name, source in (("mqtt-ca", pki.ca), ("mqtt-cert", pki.client_cert)):
+    files = {"mqtt-ca": pki.ca, "mqtt-cert": pki.client_cert, "mqtt-key": pki.client_key}
+    for name, source in files.items():
         (credentials / name).write_bytes(source.read_bytes())
-    (credentials / "mqtt-key").write_bytes(pki.client_key.read_bytes())
-    for file in credentials.iterdir():
-        file.chmod(0o400)
+        (credentials / name).chmod(0o400)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
     tls = 'ca = "credential:mqtt-ca"\ncert = "credential:mqtt-cert"\nkey = "credential:mqtt-key"'
     try:
-        config = load_config(
-            write_config(
-                tmp_path / "hub",
-                None,
-                mode="full",
-                mqtt_url=f"mqtts://127.0.0.1:{broker.port}",
-                mqtt_extra=tls,
-            )
-        )
+        config = tls_hub_config(tmp_path, broker, tls)
         assert config.mqtt.key == credentials / "mqtt-key"
-        async with running_hub(config) as (hub, lab):
-            lab.esme.raise_alert(0x8F3E, critical=True)
-            async with asyncio.timeout(10):
-                while not (hub.outbox.committed >= 1 and hub.outbox.count == 0):  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-            assert hub.uplink.published >= 1 and hub.uplink.last_error is None
+        await assert_an_alert_is_delivered(config)
     finally:
         stop_process(broker.pid, broker.process)
 
