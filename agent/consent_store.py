@@ -44,7 +44,7 @@ LOGGER = logging.getLogger(__name__)
 
 STATE_FILE = "consent.json"
 AUDIT_FILE = "consent-audit.jsonl"
-AUDIT_MAX_BYTES = 1024 * 1024  # one file; about 4,000 refusal lines
+AUDIT_MAX_BYTES = 1024 * 1024  # one file: 4,000 to 8,000 refusal lines
 AUDIT_KEEP = 3  # rotated files kept beside the current one
 FORMAT = 1
 

@@ -100,7 +100,7 @@ async def build_packets(devices: list[SimEsme], count: int) -> list[tuple[str, t
     """The run's frames, signed and wrapped, before its clock starts. Signing 20,000 takes
     6-10 s, and the loop must keep serving the rig's MQTT keepalive meanwhile: a loop held
     that long made the broker drop the hub's connection (seen once in 80 runs, session 4)."""
-    packets = []
+    packets: list[tuple[str, t.ZigbeePacket]] = []
     for n in range(count):
         packets.append(next_packet(devices[n % len(devices)], n))
         if n % 256 == 255:
