@@ -27,6 +27,7 @@ from typing import Any
 import zigpy.application
 
 from agent import envelope, hub_key
+from agent.cancel import cancel_and_wait
 from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode, ProfileRef
@@ -221,9 +222,7 @@ class Hub:
             await self.outbox.flush()
         await self.uplink.close()
         if self._uplink_task is not None:
-            self._uplink_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._uplink_task
+            await cancel_and_wait(self._uplink_task)
         await self.outbox.close()
 
     def _admitted(self, eui64: bytes) -> None:
