@@ -16,10 +16,10 @@ from typing import Any
 
 
 async def cancel_and_wait(task: asyncio.Task[Any], *, every: float = 0.1) -> None:
-    """Cancel `task`, again every `every` seconds while it runs on, and return once it ended.
-    Its own exception, if it ended with one, is not raised here."""
+    """Cancel `task`, again every `every` seconds while it runs on, and return once it ended,
+    as `task.cancel(); await task` would: an exception the task ended with is raised here."""
     while not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=every)
-    with contextlib.suppress(asyncio.CancelledError, Exception):
+    with contextlib.suppress(asyncio.CancelledError):
         task.result()
