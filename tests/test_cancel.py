@@ -17,20 +17,20 @@ async def _victim(answer: asyncio.Future[None], after: asyncio.Event) -> None:
     await asyncio.sleep(3600)
 
 
-async def _answered_as_cancelled() -> tuple[asyncio.Task[None], asyncio.Event]:
-    """A task cancelled in the same turn of the loop as its awaited answer arrives."""
+async def _waiting_victim() -> tuple[asyncio.Task[None], asyncio.Future[None], asyncio.Event]:
+    """A task waiting inside wait_for for an answer that has not come yet."""
     answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     after = asyncio.Event()
     task = asyncio.ensure_future(_victim(answer, after))
-    await asyncio.sleep(0)  # the task now waits inside wait_for
-    answer.set_result(None)
-    task.cancel()
-    await asyncio.sleep(0.05)
-    return task, after
+    await asyncio.sleep(0)
+    return task, answer, after
 
 
 async def test_the_race_swallows_a_plain_cancel_on_python_3_11() -> None:
-    task, after = await _answered_as_cancelled()
+    task, answer, after = await _waiting_victim()
+    answer.set_result(None)  # the answer and the cancel in the same turn of the loop
+    task.cancel()
+    await asyncio.sleep(0.05)
     try:
         if sys.version_info < (3, 12):
             # The race this module exists for: the cancel was lost and the task ran on.
@@ -43,10 +43,13 @@ async def test_the_race_swallows_a_plain_cancel_on_python_3_11() -> None:
 
 
 async def test_cancel_and_wait_ends_the_task_even_so() -> None:
-    task, _after = await _answered_as_cancelled()
+    task, answer, after = await _waiting_victim()
+    answer.set_result(None)  # the same race, met by cancel_and_wait's first cancel
     async with asyncio.timeout(5):
         await cancel_and_wait(task, every=0.01)
     assert task.cancelled()
+    if sys.version_info < (3, 12):
+        assert after.is_set()  # the first cancel was swallowed: it took another
 
 
 async def test_cancel_and_wait_on_a_task_that_failed_or_ended() -> None:
