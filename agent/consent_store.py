@@ -147,20 +147,8 @@ class ConsentStore:
     def _recover_audit(self, last_change: dict[str, Any] | None) -> None:
         if last_change is None:
             return
-        seen = 0
         # The change's line may have been rotated out of the current file by later refusals.
-        for path in self._audit_files():
-            try:
-                with open(path, encoding="utf-8") as f:
-                    for line in f:
-                        try:
-                            entry = json.loads(line)
-                        except ValueError:
-                            continue  # a line torn by a crash
-                        if isinstance(entry, dict) and isinstance(entry.get("seq"), int):
-                            seen = max(seen, entry["seq"])
-            except FileNotFoundError:
-                pass
+        seen = max(_highest_seq(path) for path in self._audit_files())
         if seen < last_change.get("seq", 0):
             self.audit({**last_change, "recovered": True})
 
@@ -220,11 +208,28 @@ class ConsentStore:
         """current -> .1 -> .2 ... -> .AUDIT_KEEP; the oldest goes. Renames only, then one
         directory fsync, so a crash leaves every line in exactly one of the files."""
         files = self._audit_files()
-        for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
+        for n in range(AUDIT_KEEP, 0, -1):  # .2 -> .3 before .1 -> .2: only the oldest is lost
             with contextlib.suppress(FileNotFoundError):
-                os.replace(newer, older)
+                os.replace(files[n - 1], files[n])
         fd = os.open(self.state_dir, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _highest_seq(path: Path) -> int:
+    """The highest accepted-change `seq` in one audit file; 0 if none or no file."""
+    seen = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash
+                if isinstance(entry, dict) and isinstance(entry.get("seq"), int):
+                    seen = max(seen, entry["seq"])
+    except FileNotFoundError:
+        pass
+    return seen

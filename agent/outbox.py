@@ -274,7 +274,7 @@ class Outbox:
                 record = queue.popleft()
                 self._inflight.add(record.seq)
                 out.append(record)
-        if not self._has_ready():
+        if not self.has_ready():
             self.ready_event.clear()
         if self._should_read_disk():
             self._wake_writer.set()
@@ -294,7 +294,7 @@ class Outbox:
             # order the publisher gives them back in.
             merged = sorted([*returned, *self._ready[priority]], key=lambda r: r.seq)
             self._ready[priority] = deque(merged)
-        if self._has_ready():
+        if self.has_ready():
             self._signal_ready()
 
     def ack(self, record: Record) -> None:
@@ -317,9 +317,6 @@ class Outbox:
             self.on_ready()
 
     def has_ready(self) -> bool:
-        return self._has_ready()
-
-    def _has_ready(self) -> bool:
         # Asked on every turn of the publisher's loop: no generator, no lookups by key.
         return any(self._ready.values())
 
@@ -455,7 +452,7 @@ class Outbox:
             self._drop_from_memory(priority, seq)
             self._forget(size)
             self.drops[(priority, reason)] += 1
-        if self._has_ready():
+        if self.has_ready():
             self._signal_ready()
 
     def _forget(self, size: int) -> None:
@@ -562,7 +559,7 @@ class Outbox:
                 self._ready[priority].append(record)
                 self._cursor[priority] = record.seq
             self._on_disk_only[priority] -= len(records)
-        if self._has_ready():
+        if self.has_ready():
             self._signal_ready()
 
     def _read_in_thread(self, wanted: dict[int, int]) -> dict[int, list[Record]]:
