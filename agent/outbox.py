@@ -43,7 +43,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -103,7 +102,9 @@ def priority_of(category: str) -> int:
 
 
 class Record(NamedTuple):
-    """A committed record. A tuple: thousands are made a second, and a frozen dataclass's
+    """An accepted record, numbered when accepted. A tuple whose fields are the table's
+    columns in order: thousands are made a second, the same object is the INSERT's
+    parameters, the publisher's item and the acknowledgement, and a frozen dataclass's
     constructor costs four times as much."""
 
     seq: int
@@ -112,20 +113,11 @@ class Record(NamedTuple):
     payload: bytes
     qos: int
     dedup_id: str
+    accepted_at: float
 
     @property
     def size(self) -> int:
         return len(self.payload) + len(self.topic)
-
-
-@dataclass(slots=True)
-class _Pending:
-    priority: int
-    topic: str
-    payload: bytes
-    qos: int
-    dedup_id: str
-    accepted_at: float
 
 
 @lru_cache(maxsize=64)
@@ -165,7 +157,7 @@ class Outbox:
         self.delete_after = delete_after
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
-        self._pending: list[_Pending] = []
+        self._pending: list[Record] = []  # accepted, not yet committed
         self._acked: list[Record] = []  # acknowledged, their deletion not yet committed
         self._first_ack = 0.0  # when the oldest of them was acknowledged
         self._ready: dict[int, deque[Record]] = {p: deque() for p in PRIORITIES}
@@ -174,7 +166,7 @@ class Outbox:
         self._inflight: set[int] = set()
         self._dropped_inflight: set[int] = set()
         self._next_age_check = 0.0
-        self._next_seq = 1  # read from the database in open()
+        self._next_seq = 1  # the database's is read in open()
         self._synchronous = "FULL"  # the connection's setting: FULL, or NORMAL for deletions
         self._last_commit = time.monotonic()  # when the last transaction with inserts ended
         self.total_bytes = 0
@@ -194,7 +186,10 @@ class Outbox:
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open_db)
-        await loop.run_in_executor(self._executor, self._load_state)
+        first = await loop.run_in_executor(self._executor, self._load_state)
+        # Records accepted before the database was read were numbered from 1: number them anew.
+        self._pending = [r._replace(seq=first + n) for n, r in enumerate(self._pending)]
+        self._next_seq = first + len(self._pending)
         await self._fill_from_disk()
         self._writer = loop.create_task(self._write_loop())
 
@@ -206,7 +201,8 @@ class Outbox:
         db.executescript(SCHEMA)
         self._db = db
 
-    def _load_state(self) -> None:
+    def _load_state(self) -> int:
+        """Reads the counts, sizes and drops; returns the first sequence number never used."""
         db = self._require_db()
         # Sequence numbers are given here, not by SQLite, so that a batch is one statement.
         # AUTOINCREMENT keeps the highest ever used in sqlite_sequence (explicit values too),
@@ -215,7 +211,6 @@ class Outbox:
             "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
             "COALESCE((SELECT MAX(seq) FROM outbox), 0))"
         ).fetchone()
-        self._next_seq = int(used) + 1
         for priority, count, total in db.execute(
             "SELECT priority, COUNT(*), COALESCE(SUM(LENGTH(payload) + LENGTH(topic)), 0) "
             "FROM outbox GROUP BY priority"
@@ -225,6 +220,7 @@ class Outbox:
             self.total_bytes += total
         for priority, reason, count in db.execute("SELECT priority, reason, count FROM drops"):
             self.drops[(priority, reason)] = count
+        return int(used) + 1
 
     def _require_db(self) -> sqlite3.Connection:
         if self._db is None:
@@ -261,8 +257,12 @@ class Outbox:
         self, topic: str, payload: bytes, *, category: str, dedup_id: str, qos: int = 1
     ) -> None:
         """Accept a record; it is durable after the next commit (within `window` seconds)."""
+        # Numbered here, not by SQLite, so that a batch is one statement; a failed commit
+        # keeps its records, numbers and all, for the next try.
+        seq = self._next_seq
+        self._next_seq = seq + 1
         self._pending.append(
-            _Pending(priority_of(category), topic, payload, qos, dedup_id, self.clock())
+            Record(seq, priority_of(category), topic, payload, qos, dedup_id, self.clock())
         )
         self._wake_writer.set()
 
@@ -385,18 +385,10 @@ class Outbox:
                 self._wake_writer.set()
 
     async def _commit(self, *, delete_all: bool = False) -> None:
-        pending, self._pending = self._pending, []
-        # Numbered here, on the loop, and handed to the thread as ready-made statement
-        # parameters, so the thread runs SQL only: one statement per CHUNK records inserted or
-        # deleted, each releasing the GIL for the whole of its work. Numbers are taken at
-        # once, so a concurrent flush cannot reuse them; a failed commit leaves a gap, as
-        # AUTOINCREMENT would.
-        first = self._next_seq
-        self._next_seq += len(pending)
-        records = [
-            Record(first + n, p.priority, p.topic, p.payload, p.qos, p.dedup_id)
-            for n, p in enumerate(pending)
-        ]
+        records, self._pending = self._pending, []
+        # Handed to the thread as ready-made statement parameters (a Record is its row), so the
+        # thread runs SQL only: one statement per CHUNK records inserted or deleted, each
+        # releasing the GIL for the whole of its work.
         new_bytes = sum(r.size for r in records)
         bounded = self._over_bounds(new_bytes)
         # Deletions wait for a batch: a commit of inserts alone is one statement, and each
@@ -410,10 +402,9 @@ class Outbox:
             or time.monotonic() - self._first_ack >= self.delete_after
         ):
             acked, self._acked = self._acked, []
-        if not pending and not acked and not bounded:
+        if not records and not acked and not bounded:
             return
-        rows = [(*r, p.accepted_at) for r, p in zip(records, pending, strict=True)]
-        inserts = [list(chain.from_iterable(chunk)) for chunk in _chunks(rows, CHUNK)]
+        inserts = [list(chain.from_iterable(chunk)) for chunk in _chunks(records, CHUNK)]
         # Acknowledgements rarely come as runs of consecutive numbers: records of several
         # priorities interleave, and PUBACKs retire in any order.
         deletions = _chunks([r.seq for r in acked], CHUNK)
@@ -426,11 +417,11 @@ class Outbox:
                 deletions,
                 new_bytes,
                 bounded,
-                bool(pending) or bounded,
+                bool(records) or bounded,
             )
         except BaseException:
             # Nothing was committed: keep everything for the next try.
-            self._pending[:0] = pending
+            self._pending[:0] = records
             self._acked[:0] = acked
             raise
         self.last_commit_error = None
@@ -567,7 +558,7 @@ class Outbox:
         out: dict[int, list[Record]] = {}
         for priority, limit in wanted.items():
             rows = db.execute(
-                "SELECT seq, priority, topic, payload, qos, dedup_id FROM outbox "
+                "SELECT seq, priority, topic, payload, qos, dedup_id, accepted_at FROM outbox "
                 "WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (priority, self._cursor[priority], limit),
             ).fetchall()

@@ -73,7 +73,8 @@ def rows_as_records(path: Path) -> list[Record]:
         return [
             Record(*row)
             for row in db.execute(
-                "SELECT seq, priority, topic, payload, qos, dedup_id FROM outbox ORDER BY seq"
+                "SELECT seq, priority, topic, payload, qos, dedup_id, accepted_at FROM outbox "
+                "ORDER BY seq"
             )
         ]
 
@@ -267,6 +268,30 @@ async def test_sequence_numbers_are_never_reused_even_after_the_table_was_emptie
     box.add("t/up/alert", b"y", category="alert", dedup_id="b")
     [again] = await drain(box)
     assert again.seq == 4
+    await box.close()
+
+
+async def test_records_accepted_before_open_are_numbered_after_those_on_disk(
+    tmp_path: Path,
+) -> None:
+    # A record is numbered when accepted; one accepted before the database was read must not
+    # take a number a record still on disk has (the INSERT would fail on the primary key).
+    path = tmp_path / "o.sqlite"
+    box = await opened(path)
+    for n in range(2):
+        box.add("t/up/alert", b"x", category="alert", dedup_id=f"old{n}")
+    await box.close()  # committed, never published
+    box = Outbox(path, max_bytes=10**9, max_age=10**6, window=0.005)
+    box.add("t/up/alert", b"y", category="alert", dedup_id="early")
+    await box.open()
+    box.add("t/up/alert", b"z", category="alert", dedup_id="later")
+    records = await drain(box)
+    assert [(r.seq, r.dedup_id) for r in records] == [
+        (1, "old0"),
+        (2, "old1"),
+        (3, "early"),
+        (4, "later"),
+    ]
     await box.close()
 
 
