@@ -132,6 +132,30 @@ async def test_e2e_bench_builds_its_frames_without_holding_the_loop(
         await rig.stop()
 
 
+async def test_e2e_bench_frames_are_signed_once_and_only_reused_by_the_same_meters(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Every throughput run injects the same frames; a rig whose meters differ in address or
+    in tunnel would be handed packets its meters never sent, so it is refused."""
+    rig = e2e_bench.Rig(broker, tmp_path / "a", "full", 2)
+    await rig.start()
+    try:
+        frames = e2e_bench.Frames(50)
+        packets = await frames.for_rig(rig)
+        assert len(packets) == 50
+        assert await frames.for_rig(rig) is packets, "built once"
+        no_tunnel = e2e_bench.Rig(broker, tmp_path / "b", "full", 2)  # not started
+        with pytest.raises(RuntimeError, match="are not"):
+            await frames.for_rig(no_tunnel)
+        more_meters = e2e_bench.Rig(broker, tmp_path / "c", "full", 3)
+        for esme in more_meters.devices:
+            esme.tunnel_id = 1
+        with pytest.raises(RuntimeError, match="are not"):
+            await frames.for_rig(more_meters)
+    finally:
+        await rig.stop()
+
+
 def test_e2e_bench_smoke_run() -> None:
     """Small counts through every phase against a real mosquitto; the figures are not judged."""
     done = run_script(
