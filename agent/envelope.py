@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from agent.consent import Mode
 from agent.policy import Decision
-from gbcs.codes import message_code_info
+from gbcs.codes import Category, message_code_info
 from gbcs.frame import Cra, Frame
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -30,8 +30,9 @@ def hex_code(code: int | None) -> str | None:
     return None if code is None else f"0x{code:04X}"
 
 
+@lru_cache(maxsize=4096)
 def _json_hex(code: int | None) -> str:
-    """`hex_code` as JSON."""
+    """`hex_code` as JSON. Cached: alert codes come from a fixed table."""
     return "null" if code is None else f'"0x{code:04X}"'
 
 
@@ -45,19 +46,21 @@ def _dedup_id(originator: str, recipient: str, frame: Frame) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _classification(category: str, cra: Cra, message_code: int) -> str:
-    """The envelope's fields that follow from the frame's kind: a few hundred combinations."""
+def _classification(category: Category, cra: Cra, message_code: int) -> str:
+    """The envelope's fields that follow from the frame's kind: a few hundred combinations.
+    Keyed by the members themselves: a StrEnum or IntEnum member hashes as its value, in C,
+    where `.value` is a descriptor call per frame."""
     info = message_code_info(message_code)
     return (
-        f'"category":{_json_text(category)},"cra":{_json_text(cra.label)},'
+        f'"category":{_json_text(category.value)},"cra":{_json_text(cra.label)},'
         f'"message_code":{_json_hex(message_code)},'
         f'"use_case":{_json_text(info.use_case if info is not None else None)},'
     )
 
 
 @lru_cache(maxsize=256)
-def _consent(mode: str, rule: str) -> str:
-    return f'"mode":{_json_text(mode)},"rule":{_json_text(rule)},'
+def _consent(mode: Mode, rule: str) -> str:
+    return f'"mode":{_json_text(mode.value)},"rule":{_json_text(rule)},'
 
 
 @lru_cache(maxsize=4)
@@ -94,11 +97,11 @@ def upstream_envelope(
     envelope_id = _dedup_id(originator, recipient, frame)
     payload = (
         f'{{"id":"{envelope_id}","device":"{device.hex().upper()}",'
-        f"{_classification(decision.category.value, frame.cra, frame.message_code)}"
+        f"{_classification(decision.category, frame.cra, frame.message_code)}"
         f'"alert_code":{_json_hex(frame.alert_code)},'
         f'"critical":{"true" if frame.critical else "false"},'
         f'"counter":{int(frame.counter)},"originator":"{originator}","recipient":"{recipient}",'
-        f"{_consent(mode.value, decision.rule)}"
+        f"{_consent(mode, decision.rule)}"
         f'"received_at":"{iso_utc_ms(received_ns)}",'
         f'"frame":"{base64.b64encode(frame.raw).decode("ascii")}"}}'
     )

@@ -61,7 +61,20 @@ class Decision(NamedTuple):
 
     @property
     def forwarded(self) -> bool:
-        return self.action is Action.FORWARD
+        return self.action is _FORWARD
+
+
+# Module constants, not `Action.FORWARD`, `Mode.FULL`... at each use: on Python 3.11 every enum
+# member lookup through its class is a descriptor call, and decide runs once per frame (as
+# classify does).
+_FORWARD = Action.FORWARD
+_BLOCK = Action.BLOCK
+_FULL = Mode.FULL
+_UPSTREAM = Direction.UPSTREAM
+_DOWNSTREAM = Direction.DOWNSTREAM
+_COMMAND = Cra.COMMAND
+_RESPONSE = Cra.RESPONSE
+_UNKNOWN = Category.UNKNOWN
 
 
 class ProfileError(ValueError):
@@ -102,18 +115,18 @@ def decide(
 ) -> Decision:
     wrong_way = _wrong_direction(frame.cra, direction)
     if wrong_way is not None:
-        return Decision(Action.BLOCK, category, "direction", wrong_way)
-    if mode is Mode.FULL:
-        return Decision(Action.FORWARD, category, "full", "full mode forwards everything")
-    if direction is Direction.UPSTREAM:
+        return Decision(_BLOCK, category, "direction", wrong_way)
+    if mode is _FULL:
+        return Decision(_FORWARD, category, "full", "full mode forwards everything")
+    if direction is _UPSTREAM:
         return _decide_upstream(frame, category, profile)
     return _decide_downstream(frame, category, profile)
 
 
 def _wrong_direction(cra: Cra, direction: Direction) -> str | None:
-    if direction is Direction.UPSTREAM and cra is Cra.COMMAND:
+    if direction is _UPSTREAM and cra is _COMMAND:
         return "a command does not travel upstream"
-    if direction is Direction.DOWNSTREAM and cra is not Cra.COMMAND:
+    if direction is _DOWNSTREAM and cra is not _COMMAND:
         return f"{cra.article} does not travel downstream"
     return None
 
@@ -123,7 +136,7 @@ def _decide_upstream(frame: Frame, category: Category, profile: Profile) -> Deci
     alert = frame.alert_code
     if alert is not None and alert in rules.block_alert_codes:
         return _block(category, "upstream.block_alert_codes", f"alert 0x{alert:04X} is excluded")
-    if category is Category.UNKNOWN:
+    if category is _UNKNOWN:
         return _block(category, "upstream.unknown", "unknown message or alert code (fail closed)")
     if alert is not None and alert in rules.allow_alert_codes:
         return _forward(category, "upstream.allow_alert_codes", f"alert 0x{alert:04X} is allowed")
@@ -136,7 +149,7 @@ def _decide_upstream(frame: Frame, category: Category, profile: Profile) -> Deci
     if category in rules.allow_categories:
         return _forward(category, "upstream.allow_categories", f"{category} is allowed")
     if (
-        frame.cra is Cra.RESPONSE
+        frame.cra is _RESPONSE
         and profile.allow_responses_to_allowed_commands
         and profile.allows_command(frame.message_code, category)
     ):
@@ -150,7 +163,7 @@ def _decide_upstream(frame: Frame, category: Category, profile: Profile) -> Deci
 
 def _decide_downstream(frame: Frame, category: Category, profile: Profile) -> Decision:
     rules = profile.downstream
-    if category is Category.UNKNOWN:
+    if category is _UNKNOWN:
         return _block(category, "downstream.unknown", "unknown message code (fail closed)")
     if frame.message_code in rules.allow_message_codes:
         return _forward(
@@ -164,11 +177,11 @@ def _decide_downstream(frame: Frame, category: Category, profile: Profile) -> De
 
 
 def _forward(category: Category, rule: str, reason: str) -> Decision:
-    return Decision(Action.FORWARD, category, rule, reason)
+    return Decision(_FORWARD, category, rule, reason)
 
 
 def _block(category: Category, rule: str, reason: str) -> Decision:
-    return Decision(Action.BLOCK, category, rule, f"{CONSUMER_CHOICE}: {reason}")
+    return Decision(_BLOCK, category, rule, f"{CONSUMER_CHOICE}: {reason}")
 
 
 # -- the profile as data --------------------------------------------------------------------------
