@@ -594,7 +594,7 @@ def goal(text: str, met: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=20000, help="frames per throughput run")
-    parser.add_argument("--repeats", type=int, default=5, help="throughput rounds")
+    parser.add_argument("--repeats", type=int, default=9, help="throughput rounds")
     parser.add_argument("--devices", type=int, default=5, help="simulated ESMEs")
     parser.add_argument("--backlog", type=int, default=2000, help="most unfinished frames")
     parser.add_argument("--rate", type=float, default=100.0, help="frames/s, latency and RSS")
