@@ -429,15 +429,16 @@ class Outbox:
             self._last_commit = time.monotonic()
         self.commits += 1
         self.committed += len(records)
+        self.total_bytes += new_bytes
+        self.count += len(records)
         room = self.memory_records - self._ready_count()
         for record in records:
-            self.total_bytes += record.size
-            self.count += 1
-            if self._on_disk_only[record.priority] or room <= 0:
-                self._on_disk_only[record.priority] += 1
+            priority = record.priority
+            if self._on_disk_only[priority] or room <= 0:
+                self._on_disk_only[priority] += 1
             else:
-                self._ready[record.priority].append(record)
-                self._cursor[record.priority] = record.seq
+                self._ready[priority].append(record)
+                self._cursor[priority] = record.seq
                 room -= 1
         for priority, seq, reason, size in dropped:
             self._drop_from_memory(priority, seq)
