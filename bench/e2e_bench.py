@@ -522,7 +522,7 @@ async def throughput_phase(broker: Broker, work: Path, args: argparse.Namespace)
     median = {mode: statistics.median(ratios) for mode, ratios in paired.items()}
     for mode, ratios in paired.items():
         shown = ", ".join(f"{r:.2f}" for r in ratios)
-        print(f"ratio hub {mode} / baseline, round by round: {shown}; median {median[mode]:.2f}")
+        print(f"ratio hub {mode} / baseline, round by round: {shown}; median {median[mode]:.3f}")
     print(
         f"ratio hub / baseline (best runs): full "
         f"{best['hub full'] / best['baseline']:.2f}, restricted "
