@@ -38,19 +38,21 @@ def _json_hex(code: int | None) -> str:
 
 def dedup_id(frame: Frame) -> str:
     """Stable across retransmissions: a GBCS message is unique by its parties, CRA and counter."""
-    id_prefix, _device, _parties_text = _parties(frame.originator, frame.recipient, b"")
+    return _envelope_id(frame, _parties(frame.originator, frame.recipient)[0])
+
+
+def _envelope_id(frame: Frame, id_prefix: str) -> str:
     return f"{id_prefix}{int(frame.cra)}-{frame.counter}"
 
 
 @lru_cache(maxsize=1024)
-def _parties(originator: bytes, recipient: bytes, device: bytes) -> tuple[str, str, str]:
-    """(the id's "ORIGINATOR-RECIPIENT-" prefix, the device in hex, the originator and
-    recipient fields). Cached: a hub hears a handful of meters, and three hex texts a frame were
-    a tenth of the envelope's cost; bounded, as the bytes come off the air."""
+def _parties(originator: bytes, recipient: bytes) -> tuple[str, str]:
+    """(the id's "ORIGINATOR-RECIPIENT-" prefix, the envelope's originator and recipient
+    fields). Cached: a hub hears a handful of meters, and the hex texts were a tenth of the
+    envelope's cost; bounded, as the bytes come off the air."""
     originator_hex, recipient_hex = originator.hex().upper(), recipient.hex().upper()
     return (
         f"{originator_hex}-{recipient_hex}-",
-        device.hex().upper(),
         f'"originator":"{originator_hex}","recipient":"{recipient_hex}",',
     )
 
@@ -73,6 +75,9 @@ def _consent(mode: Mode, rule: str) -> str:
     return f'"mode":{_json_text(mode.value)},"rule":{_json_text(rule)},'
 
 
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))  # ".000Z" to ".999Z"
+
+
 @lru_cache(maxsize=4)
 def _utc_second(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").removesuffix("+00:00")
@@ -84,9 +89,6 @@ def iso_utc_ms(epoch_ns: int) -> str:
     is made once a second (formatting a datetime was a fifth of the envelope's cost)."""
     seconds, ms = divmod(epoch_ns // 1_000_000, 1000)
     return _utc_second(seconds) + _MILLISECONDS[ms]
-
-
-_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def upstream_envelope(
@@ -105,10 +107,10 @@ def upstream_envelope(
     (tests/test_envelope.py checks it): hex, digits, base64 and the ISO time need no escaping,
     and every other text goes through the JSON encoder.
     """
-    id_prefix, device_hex, parties = _parties(frame.originator, frame.recipient, device)
-    envelope_id = f"{id_prefix}{int(frame.cra)}-{frame.counter}"
+    id_prefix, parties = _parties(frame.originator, frame.recipient)
+    envelope_id = _envelope_id(frame, id_prefix)
     payload = (
-        f'{{"id":"{envelope_id}","device":"{device_hex}",'
+        f'{{"id":"{envelope_id}","device":"{device.hex().upper()}",'
         f"{_classification(decision.category, frame.cra, frame.message_code)}"
         f'"alert_code":{_json_hex(frame.alert_code)},'
         f'"critical":{"true" if frame.critical else "false"},'

@@ -204,7 +204,7 @@ class Outbox:
     def _load_state(self) -> int:
         """Reads the counts, sizes and drops; returns the first sequence number never used."""
         db = self._require_db()
-        # Sequence numbers are given here, not by SQLite, so that a batch is one statement.
+        # Sequence numbers are given by add(), not by SQLite, so that a batch is one statement.
         # AUTOINCREMENT keeps the highest ever used in sqlite_sequence (explicit values too),
         # so a number is never reused, even after the table was emptied.
         (used,) = db.execute(
