@@ -238,7 +238,7 @@ class Hub:
         """The watchdog's view of the outbox: its writer is alive and its last commit worked."""
         if self.outbox.writer_healthy():
             return True, ""
-        return False, f"outbox writer: {self.outbox.last_commit_error or 'not running'}"
+        return False, f"outbox writer: {self.outbox.writer_trouble()}"
 
     @property
     def app(self) -> zigpy.application.ControllerApplication | None:

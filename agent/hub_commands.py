@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import zigpy.device
@@ -25,16 +26,24 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 ACTION_SUCCESS = b"\x00"  # DLMS action-result success
+REFUSALS_KEPT = 20
+"""Refused joins listed in health: the latest only. A device that keeps trying to join would
+otherwise grow the retained health message for as long as the hub runs."""
 
 
 class HubCommands:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.refused_joins: list[str] = []
+        self.refused_joins: deque[str] = deque(maxlen=REFUSALS_KEPT)  # the latest, oldest first
+        self.refused_joins_total = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def stats(self) -> dict[str, Any]:
-        return {**self.hub.device_log.stats(), "refused_joins": list(self.refused_joins)}
+        return {
+            **self.hub.device_log.stats(),
+            "refused_joins": list(self.refused_joins),
+            "refused_joins_total": self.refused_joins_total,
+        }
 
     def execute(self, frame: Frame) -> tuple[str, str]:
         """(status, reason) for down/result; the log changes only on a readable command."""
@@ -67,6 +76,7 @@ class HubCommands:
         who = eui64.hex().upper()
         LOGGER.warning("join by %s refused: not on the device log", who)
         self.refused_joins.append(who)
+        self.refused_joins_total += 1
         self.hub.raise_own_alert(self.hub.hub_alerts.join_refused(eui64))
         self._leave(eui64)
 

@@ -349,13 +349,17 @@ class Outbox:
             "max_age_s": self.max_age,
             "dropped": dropped,
             "dropped_total": sum(self.drops.values()),
-            "writer": "ok" if self.writer_healthy() else f"failing: {self.last_commit_error}",
+            "writer": "ok" if self.writer_healthy() else f"failing: {self.writer_trouble()}",
         }
 
     def writer_healthy(self) -> bool:
         return self.last_commit_error is None and (
             self._writer is not None and not self._writer.done()
         )
+
+    def writer_trouble(self) -> str:
+        """Why the writer is not healthy, as health and the watchdog both say it."""
+        return self.last_commit_error or "not running"
 
     # -- the writer ------------------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from conftest import Broker, write_config
 from mqtt_helpers import Recorder, recording
 from test_e2e import running_hub
 
+from agent import hub_commands
 from agent.config import load_config
 from agent.hub import Hub
 from agent.lab import LabCommand
@@ -184,6 +186,23 @@ async def test_join_outside_the_log_is_refused_with_a_security_alert(
     assert alert.cra is Cra.ALERT and alert.alert_code == 0x8F3E
     assert alert.payload.endswith(b"\x09\x08" + stranger)
     assert refused == [stranger.hex().upper()]
+
+
+async def test_health_lists_only_the_latest_refused_joins(
+    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A device that keeps trying must not grow the retained health message without end.
+    monkeypatch.setattr(hub_commands, "REFUSALS_KEPT", 2)
+    config = load_config(write_config(tmp_path, broker, mode="restricted"))
+    strangers = [bytes.fromhex(f"00DB12345678DE{n:02X}") for n in range(3)]
+    async with running_hub(config) as (hub, _lab):
+        for n, stranger in enumerate(strangers):
+            intruder = SimEsme(stranger, 0x1B00 + n)
+            hub.app.attach(intruder)  # type: ignore[union-attr]
+            await left(hub, intruder)
+        device_log = hub.health_snapshot()["device_log"]
+    assert device_log["refused_joins"] == [s.hex().upper() for s in strangers[1:]]  # type: ignore[index]
+    assert device_log["refused_joins_total"] == 3  # type: ignore[index]
 
 
 async def test_meter_that_stops_answering_raises_failure_to_deliver(
