@@ -64,6 +64,11 @@ class Health:
         self.device_seen(eui64)
         self.devices[eui64].fault = reason
 
+    def clear_fault(self, eui64: str) -> None:
+        device = self.devices.get(eui64)
+        if device is not None:
+            device.fault = None
+
     def device_left(self, eui64: str) -> None:
         self.devices.pop(eui64, None)
 

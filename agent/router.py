@@ -73,8 +73,23 @@ class TunnelListener:
             LOGGER.warning("discarded data from %s: not on the device log", self.device.eui64.hex())
             return
         self.device.frames_in += 1
-        self.router.health.device_seen(self.device.eui64.hex().upper())
         self.router.on_frame(self.device.eui64, bytes(args.data))
+
+
+class LastSeenListener:
+    """zigpy device listener: whatever zigpy hears from the device counts as heard in health.
+
+    Not only tunnel frames: an IHD only reads the hub's Time server and a GSME talks on its own
+    tunnel to the hub, and each looked silent while working normally. zigpy updates
+    `last_seen` on every packet but a tunnel frame's (hal/tunnel_fast_path.py, once a second).
+    """
+
+    def __init__(self, health: Health, eui64: str) -> None:
+        self.health = health
+        self.eui64 = eui64
+
+    def device_last_seen_updated(self, _last_seen: object) -> None:
+        self.health.device_seen(self.eui64)
 
 
 class HanRouter:
@@ -97,6 +112,7 @@ class HanRouter:
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
+        self._heard: dict[bytes, zigpy.device.Device] = {}  # devices a LastSeenListener is on
         self._bound: zigpy.application.ControllerApplication | None = None
 
     def start(self) -> None:
@@ -159,6 +175,9 @@ class HanRouter:
         han = HanDevice(ieee=device.ieee, eui64=eui, model=device.model or "?", kind=kind)
         self.devices[eui] = han
         self.health.device_seen(eui.hex().upper(), han.model)
+        if self._heard.get(eui) is not device:  # once per zigpy device object
+            device.add_listener(LastSeenListener(self.health, eui.hex().upper()))
+            self._heard[eui] = device
         self.tunnel_ready.setdefault(eui, asyncio.Event())
         LOGGER.info("device %s (%s) initialised", eui.hex().upper(), han.model)
         if endpoint is None and sleepy is not None:
@@ -171,6 +190,7 @@ class HanRouter:
     def device_left(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)
         self.devices.pop(eui, None)
+        self._heard.pop(eui, None)
         self.health.device_left(eui.hex().upper())
         LOGGER.info("device %s left", eui.hex().upper())
 
@@ -178,7 +198,11 @@ class HanRouter:
         cluster = endpoint.in_clusters[TUNNELING]
         cluster.add_listener(TunnelListener(self, han))
         # A meter known from the database may not be on the air yet when the hub starts (or
-        # rejoins without zigpy re-interviewing it): keep asking, with backoff, as a CHF does.
+        # rejoins without zigpy re-interviewing it), and a meter may refuse for a while (Busy,
+        # No_More_Tunnel_Ids): keep asking, with backoff, as a CHF does. zigpy does not
+        # interview a rejoining meter again, so giving up would leave it without a tunnel until
+        # the hub restarts.
+        who = han.eui64.hex().upper()
         delay = 1.0
         while True:
             try:
@@ -189,22 +213,25 @@ class HanRouter:
                     flow_control_support=False,
                     max_incoming_transfer_size=MAX_INCOMING_TRANSFER_SIZE,
                 )
-                break
             except Exception as exc:  # any radio failure: retry until the task is cancelled
                 LOGGER.warning(
-                    "tunnel request to %s failed (retrying in %.0f s): %s",
-                    han.eui64.hex().upper(),
-                    delay,
-                    exc,
+                    "tunnel request to %s failed (retrying in %.0f s): %s", who, delay, exc
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
-        if rsp.tunnel_status != TunnelStatus.Success:
-            LOGGER.warning("tunnel refused by %s: %s", han.eui64.hex().upper(), rsp.tunnel_status)
-            return
+            else:
+                if rsp.tunnel_status == TunnelStatus.Success:
+                    break
+                status = TunnelStatus(rsp.tunnel_status).name
+                LOGGER.warning(
+                    "tunnel refused by %s: %s (asking again in %.0f s)", who, status, delay
+                )
+                # No tunnel, no GBCS from or to it: a fault, not a quiet meter.
+                self.health.device_fault(who, f"tunnel refused: {status}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+        self.health.clear_fault(who)
         han.tunnel_id = rsp.tunnel_id
         self.tunnel_ready[han.eui64].set()
-        LOGGER.info("tunnel %d open to %s", rsp.tunnel_id, han.eui64.hex().upper())
+        LOGGER.info("tunnel %d open to %s", rsp.tunnel_id, who)
 
     async def send(self, eui64: bytes, data: bytes) -> None:
         """Deliver GBCS bytes to a device over its tunnel, unchanged."""

@@ -55,9 +55,11 @@ class SimEsme(SimDevice):
         key: ec.EllipticCurvePrivateKey | None = None,
         clock: Clock = _utc_now,
         first_alert_counter: int = 2000,
+        refuse_tunnel: TunnelStatus | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(ieee, nwk, **kwargs)  # type: ignore[arg-type]
+        self.refuse_tunnel = refuse_tunnel  # answer every tunnel request with this status
         self.key = key or signature.generate_key()
         self.clock = clock
         self.alert_counter = first_alert_counter
@@ -106,6 +108,8 @@ class SimEsme(SimDevice):
         defs = Tunneling.ClientCommandDefs
         if protocol_id != PROTOCOL_GB_HRGP:
             status, tunnel_id = TunnelStatus.Protocol_Not_Supported, 0xFFFF
+        elif self.refuse_tunnel is not None:
+            status, tunnel_id = self.refuse_tunnel, 0xFFFF
         else:
             tunnel_id = self._next_tunnel_id
             self._next_tunnel_id += 1
