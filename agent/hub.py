@@ -111,7 +111,8 @@ class Hub:
         self.consent: ConsentRecord = self.consent_service.record
         self.counters = Counters()
         self._up_topics: dict[str, str] = {}  # category -> its up/<category> topic
-        self._arrived: list[tuple[bytes, bytes, int]] = []  # off the air, not yet handled
+        # Off the air, not yet handled: (device, bytes, arrival time, consent in force then).
+        self._arrived: list[tuple[bytes, bytes, int, ConsentRecord]] = []
         self.health = Health(config.health.silent_after)
         self.outbox = Outbox(
             config.state_dir / "outbox.sqlite",
@@ -359,7 +360,8 @@ class Hub:
 
     def frame_arrived(self, device: bytes, data: bytes) -> None:
         """The router's handler: a frame off the air, handled at the event loop's next turn
-        with the others that arrive in this one, in arrival order.
+        with the others that arrive in this one, in arrival order, and decided under the
+        consent in force when it arrived (a change accepted in between does not reach back).
 
         Under load zigpy hands over many frames a turn. Handled one at a time between zigpy's
         own work on each, every step of the hub's ran with cold caches, at 2-2.5 times its
@@ -368,25 +370,25 @@ class Hub:
         """
         if not self._arrived:
             asyncio.get_running_loop().call_soon(self._handle_arrived)
-        self._arrived.append((device, data, time.time_ns()))
+        self._arrived.append((device, data, time.time_ns(), self.consent))
 
     def _handle_arrived(self) -> None:
         arrived, self._arrived = self._arrived, []
-        for device, data, received_ns in arrived:
-            self._handle(device, data, received_ns)
+        for device, data, received_ns, consent in arrived:
+            self._handle(device, data, received_ns, consent)
 
     def on_frame(self, device: bytes, data: bytes) -> None:
         """A GBCS message to handle now: the hub's own alerts, a GSME's, a test's."""
-        self._handle(device, data, time.time_ns())
+        self._handle(device, data, time.time_ns(), self.consent)
 
-    def _handle(self, device: bytes, data: bytes, received_ns: int) -> None:
+    def _handle(self, device: bytes, data: bytes, received_ns: int, consent: ConsentRecord) -> None:
         try:
-            self._handle_frame(device, data, received_ns)
+            self._handle_frame(device, data, received_ns, consent.mode)
         except Exception:  # a bug on one frame must not lose the rest of a batch, nor its caller
             self.counters.failed += 1
             LOGGER.exception("handling a frame from %s failed", device.hex().upper())
 
-    def _handle_frame(self, device: bytes, data: bytes, received_ns: int) -> None:
+    def _handle_frame(self, device: bytes, data: bytes, received_ns: int, mode: Mode) -> None:
         """Parse, classify, decide and, if forwarded, queue the envelope in the outbox."""
         self.counters.received += 1
         try:
@@ -396,7 +398,7 @@ class Hub:
             # Restricted: the reason can quote payload-derived values, so say only where it broke.
             why = (
                 str(exc)
-                if self.consent.mode is Mode.FULL
+                if mode is Mode.FULL
                 else f"{len(data)} bytes, unreadable at byte {exc.offset}"
             )
             LOGGER.warning("dropped a malformed frame from %s: %s", device.hex().upper(), why)
@@ -404,11 +406,11 @@ class Hub:
                 self.view.malformed(device, str(exc))
             return
         category = classify(frame)
-        decision = decide(frame, category, self.consent.mode, Direction.UPSTREAM, self.profile)
+        decision = decide(frame, category, mode, Direction.UPSTREAM, self.profile)
         name = category.value
         if decision.forwarded:
             envelope_id, payload = envelope.upstream_envelope(
-                frame, device, decision, self.consent.mode, received_ns
+                frame, device, decision, mode, received_ns
             )
             topic = self._up_topics.get(name)
             if topic is None:
@@ -458,7 +460,8 @@ class Hub:
     async def _on_consent_request(self, payload: bytes) -> None:
         answer = await self.consent_service.handle(payload)
         if answer.changed:
-            self.consent = self.consent_service.record  # the next frame is decided by it
+            # Frames that arrive from now on are decided by it (Hub.frame_arrived).
+            self.consent = self.consent_service.record
             self.uplink.set_retained("consent", self._consent_payload())
             self.uplink.set_retained(
                 "health", json.dumps(self.health_snapshot(), separators=(",", ":")).encode()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,6 +64,30 @@ async def test_frames_of_one_turn_are_handled_at_the_next_in_arrival_order(
         assert fields["device"] == device.hex().upper()
         stamped = iso_ms(str(fields["received_at"]))
         assert before_ms <= stamped <= after_ms, "received_at is when the frame arrived"
+
+
+@pytest.mark.parametrize(("before", "after"), [("restricted", "full"), ("full", "restricted")])
+async def test_a_frame_is_decided_under_the_consent_in_force_when_it_arrived(
+    tmp_path: Path, before: str, after: str
+) -> None:
+    hub = Hub(load_config(write_config(tmp_path, None, mode=before)))
+    meter = meters(1)[0]
+    # Low credit (prepayment): forwarded in full mode, blocked in restricted mode.
+    hub.frame_arrived(meter.eui64, meter.alert(0x810D, critical=False))
+    # A consent change accepted in the same turn (the hub replaces its record, as
+    # _on_consent_request does) does not reach back to the frame already off the air.
+    hub.consent = replace(hub.consent, mode=Mode(after), reason="changed in between")
+    await asyncio.sleep(0)
+    if before == "full":
+        assert (hub.counters.forwarded, hub.counters.blocked) == (1, 0)
+        assert envelope_fields(hub.outbox._pending[0].payload)["mode"] == "full"
+    else:
+        assert (hub.counters.forwarded, hub.counters.blocked) == (0, 1)
+    # The next frame is decided by the new record.
+    hub.frame_arrived(meter.eui64, meter.alert(0x810D, critical=False))
+    await asyncio.sleep(0)
+    assert hub.counters.forwarded + hub.counters.blocked == 2
+    assert hub.counters.forwarded == (1 if after == "full" else 0) + (1 if before == "full" else 0)
 
 
 async def test_a_failure_on_one_frame_loses_none_of_the_others(
