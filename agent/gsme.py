@@ -129,6 +129,19 @@ class GsmeServer:
         state.queue.append(entry)
         return entry
 
+    def withdraw(self, keep: Callable[[Queued], bool]) -> list[Queued]:
+        """Take out of every queue the commands `keep` refuses (the policy changed while they
+        waited); the others stay, in order. Returns what was taken out, oldest first."""
+        withdrawn: list[Queued] = []
+        for state in self.meters.values():
+            if not state.queue:
+                continue
+            kept: deque[Queued] = deque()
+            for entry in state.queue:
+                (kept if keep(entry) else withdrawn).append(entry)
+            state.queue = kept
+        return withdrawn
+
     def _expire(self, state: GsmeState) -> None:
         assert state.queue is not None
         now = self.clock()

@@ -40,7 +40,7 @@ from agent.hub_alerts import HubAlerts
 from agent.hub_commands import HubCommands
 from agent.joins import JoinManager
 from agent.outbox import Outbox
-from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
+from agent.policy import Decision, Direction, Profile, ProfileError, decide, parse_profile
 from agent.radio_backup import backup_now, periodic_backups
 from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
@@ -297,9 +297,12 @@ class Hub:
         if old_consent["initial_mode"] != new_consent["initial_mode"]:
             ignored.append("consent.initial_mode")
         self.profile = profile
+        # Consent records accepted from now on name the profile they were decided under.
+        self.consent_service.profile = ProfileRef(profile.name, profile.version, profile.digest)
         self.config = replace(
             self.config, profile_path=config.profile_path, log_level=config.log_level
         )
+        self._recheck_gsme_queues()
         self.uplink.set_retained("bridge/info", self._info())
         self.uplink.set_retained("consent", self._consent_payload())
         done = f"reloaded: profile {profile.name} v{profile.version}, log level {config.log_level}"
@@ -462,6 +465,7 @@ class Hub:
         if answer.changed:
             # Frames that arrive from now on are decided by it (Hub.frame_arrived).
             self.consent = self.consent_service.record
+            self._recheck_gsme_queues()
             self.uplink.set_retained("consent", self._consent_payload())
             self.uplink.set_retained(
                 "health", json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
@@ -544,6 +548,28 @@ class Hub:
                 CommandResult(request_id, "refused", code, f"delivery failed: {exc}")
             )
         return self._answer(CommandResult(request_id, "delivered", code, decision.reason))
+
+    def _recheck_gsme_queues(self) -> None:
+        """The mode or the profile changed: a command waiting for a GSME's GET is delivered
+        only if the policy in force now lets it down. One it no longer does is taken out and
+        answered `blocked`, as it would be if sent now."""
+
+        def decided(entry: Queued) -> Decision:
+            frame = entry.frame
+            return decide(
+                frame, classify(frame), self.consent.mode, Direction.DOWNSTREAM, self.profile
+            )
+
+        for entry in self.gsme.withdraw(lambda entry: decided(entry).forwarded):
+            code = envelope.hex_code(entry.frame.message_code)
+            reason = f"{decided(entry).reason} (the policy changed while it waited for the GSME)"
+            LOGGER.info(
+                "request %s for GSME %s withdrawn: %s",
+                entry.request_id,
+                entry.device.hex().upper(),
+                reason,
+            )
+            self._answer(CommandResult(entry.request_id, "blocked", code, reason), stage="-blocked")
 
     def _gsme_served(self, entry: Queued) -> None:
         code = envelope.hex_code(entry.frame.message_code)

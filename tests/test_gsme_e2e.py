@@ -10,12 +10,15 @@ import base64
 from collections.abc import Callable
 from pathlib import Path
 
+import aiomqtt
 from conftest import Broker, write_config
 from mqtt_helpers import recording
+from test_consent_mqtt import TRUST_LAB, ask, signed
 from test_device_log_e2e import GOOD_CODE, hub_frames, result, send_down
 from test_e2e import running_hub
 
 from agent.config import load_config
+from agent.consent import Mode
 from agent.lab import LabCommand
 from gbcs.frame import Cra, parse_frame
 from hal.sim.gsme import SimGsme
@@ -120,3 +123,47 @@ async def test_gsme_queue_served_on_poll_and_expiry_reported(
         "expired": 1,
         "frames_in": 2,
     }
+
+
+async def test_a_switch_to_restricted_withdraws_what_the_gsme_has_not_collected(
+    tmp_path: Path, broker: Broker
+) -> None:
+    # Queued under full mode, a read must not reach the GSME after the consumer opts out: it
+    # is answered `blocked`, and the GSME's next GET finds only what restricted mode allows.
+    config = load_config(write_config(tmp_path, broker, mode="full", extra=TRUST_LAB))
+    base = f"test/{config.hub_id}"
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (hub, lab),
+        aiomqtt.Client(broker.host, broker.port) as wan,
+    ):
+        assert hub.app is not None
+        hub.device_log.add(GSME, GOOD_CODE)
+        gsme = SimGsme(GSME, 0x1A0C)
+        hub.app.attach(gsme)  # type: ignore[attr-defined]
+        await until(lambda: hub.gsme.is_gsme(GSME), "the GSME to be initialised")
+        gsme.request_tunnel()
+        await until(lambda: gsme.tunnel_id is not None, "the GSME's tunnel")
+        read = lab.supplier.command(GSME, READ_REGISTERS)
+        firmware = lab.supplier.command(GSME, READ_FIRMWARE)
+        for rid, frame in (("w-read", read), ("w-fw", firmware)):
+            await send_down(broker, base, rid, GSME, frame)
+            await rec.wait_for(lambda _m, rid=rid: result(rec, rid) is not None, timeout=10)
+        answer = await ask(wan, rec, base, signed(config.hub_id, Mode.RESTRICTED, 7100), "c")
+        assert answer["status"] == "ok"
+        await rec.wait_for(
+            lambda _m: any(m.json()["status"] == "blocked" for m in rec.on("/down/result")), 10
+        )
+        queued_after = hub.gsme.stats()[GSME.hex().upper()]["queued"]  # type: ignore[index]
+        gsme.poll()
+        await until(lambda: len(gsme.get_responses) == 1, "the GET-RESPONSE")
+
+    statuses = [(m.json()["id"], m.json()["status"]) for m in rec.on("/down/result")]
+    assert statuses[:2] == [("w-read", "queued"), ("w-fw", "queued")]
+    [withdrawn] = [m.json() for m in rec.on("/down/result") if m.json()["status"] == "blocked"]
+    assert withdrawn["id"] == "w-read" and withdrawn["message_code"] == "0x0027"
+    assert withdrawn["reason"].startswith("restricted by consumer choice: ")
+    assert withdrawn["reason"].endswith("(the policy changed while it waited for the GSME)")
+    assert queued_after == 1
+    assert gsme.get_responses[0] == (0, firmware)  # the read is gone; the firmware read stays
+    assert [c.raw for c in gsme.commands_received] == [firmware]

@@ -7,6 +7,7 @@ SIGTERM. The notify socket is a real AF_UNIX datagram socket, read as systemd wo
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -15,10 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import aiomqtt
 from conftest import PROFILE, ROOT, Broker, write_config
 from mqtt_helpers import recording
+from test_consent_mqtt import TRUST_LAB, signed
 
 from agent.config import load_config
+from agent.consent import Mode
 
 
 class NotifySocket:
@@ -124,11 +128,14 @@ async def test_sighup_reloads_the_profile_without_a_restart(tmp_path: Path, brok
     profile = tmp_path / "profile.toml"
     original = PROFILE.read_text()
     profile.write_text(original)
-    config = write_config(tmp_path, broker, lab=True)
+    config = write_config(tmp_path, broker, lab=True, extra=TRUST_LAB)
     config.write_text(config.read_text().replace(str(PROFILE), str(profile)))
     hub_id = load_config(config).hub_id
     notify = NotifySocket(tmp_path / "notify.sock")
-    async with recording(broker.host, broker.port, f"test/{hub_id}/bridge/info") as rec:
+    async with (
+        recording(broker.host, broker.port, f"test/{hub_id}/bridge/info") as rec,
+        recording(broker.host, broker.port, f"test/{hub_id}/consent") as consent,
+    ):
         agent = _start(config, notify.path, watchdog_usec=2_000_000)
         try:
             ready = await notify.wait_for("READY=1", timeout=30)
@@ -145,6 +152,12 @@ async def test_sighup_reloads_the_profile_without_a_restart(tmp_path: Path, brok
             )
             after = rec.messages[-1].json()["profile"]
             assert after["sha256"] != before["sha256"]
+            # A consent change accepted after the reload records the profile now in force.
+            async with aiomqtt.Client(broker.host, broker.port) as wan:
+                command = json.dumps(signed(hub_id, Mode.FULL, 7200))
+                await wan.publish(f"test/{hub_id}/bridge/request/consent", command, qos=1)
+            await consent.wait_for(lambda m: bool(m) and m[-1].json()["mode"] == "full", 10)
+            assert consent.messages[-1].json()["profile"]["version"] == version + 1
 
             # A broken profile is refused; the running one stays, and so does the process.
             profile.write_text("this is not toml [")
