@@ -5,18 +5,29 @@ answered with a response frame signed by the hub and a CS14 alert carrying the w
 going upstream through the policy like any device's. A device that appears on the HAN without
 being on the log is asked to leave, and a signed security alert (0x8F3E, naming it) goes up.
 Any other command to the hub is refused: this hub actions only its device-log commands.
+
+Before acting, the hub checks what it can of a command's origin: the GBCS recipient must be the
+hub itself, and the originator counter must be above the last one accepted from that originator
+(gbcs.md 6.3), persisted in `<state>/hub-commands.json`, so a replayed or reordered command is
+refused even across restarts. The hub does not verify the ACB's MAC (gbcs.md 6.2 needs the hub's
+and the ACB's key-agreement keys, which this hub does not hold): whoever can publish on
+`down/gbcs` can send it a fresh command, so that topic belongs behind the broker's ACL
+(docs/operations.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zigpy.device
 import zigpy.types
 
+from agent.state import StateError, atomic_write_json
 from gbcs import chf_commands, signature
 from gbcs.frame import Cra, Frame, build_frame
 
@@ -37,6 +48,9 @@ class HubCommands:
         self.refused_joins: deque[str] = deque(maxlen=REFUSALS_KEPT)  # the latest, oldest first
         self.refused_joins_total = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._counters_path = hub.config.state_dir / "hub-commands.json"
+        # originator EUI-64 (hex) -> the highest originator counter accepted from it
+        self._last_counter = _load_counters(self._counters_path)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -46,11 +60,34 @@ class HubCommands:
         }
 
     def execute(self, frame: Frame) -> tuple[str, str]:
-        """(status, reason) for down/result; the log changes only on a readable command."""
+        """(status, reason) for down/result; the log changes only on a readable command that
+        is addressed to this hub and newer than the last one from its originator."""
+        hub_id = self.hub.hub_eui64
+        if frame.recipient != hub_id:
+            return "refused", (
+                f"not actioned by the hub: addressed to {frame.recipient.hex().upper()}, "
+                f"not to this hub ({hub_id.hex().upper()})"
+            )
+        originator = frame.originator.hex().upper()
+        last = self._last_counter.get(originator)
+        if last is not None and frame.counter <= last:
+            LOGGER.warning(
+                "refused a command to the hub from %s: counter %d is not above %d (replayed?)",
+                originator,
+                frame.counter,
+                last,
+            )
+            return "refused", (
+                f"not actioned by the hub: replayed or out of order (counter {frame.counter} "
+                f"is not above {last}, the last accepted from {originator})"
+            )
         try:
             command = chf_commands.parse_payload(frame.message_code, frame.payload)
         except chf_commands.ChfCommandError as exc:
             return "refused", f"not actioned by the hub: {exc}"
+        # Kept before acting: a crash in between loses this command, never lets it be replayed.
+        self._last_counter[originator] = frame.counter
+        atomic_write_json(self._counters_path, {"last_counter": self._last_counter})
         log = self.hub.device_log
         who = command.eui64.hex().upper()
         if command.install_code is not None:
@@ -111,3 +148,20 @@ class HubCommands:
             pan = bytes(app.state.network_info.extended_pan_id[::-1])
         entries = [bytes.fromhex(e.eui64) for e in self.hub.device_log.entries]
         return self.hub.hub_alerts.device_log_changed(pan, entries)
+
+
+def _load_counters(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    try:
+        counters = json.loads(path.read_text(encoding="utf-8"))["last_counter"]
+        if not isinstance(counters, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in counters.items()
+        ):
+            raise ValueError("last_counter must map originators to integers")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StateError(
+            f"{path}: unreadable ({exc}); the hub will not forget which commands it has "
+            "actioned, so move it aside only if no old command can be replayed"
+        ) from None
+    return counters

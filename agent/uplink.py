@@ -190,6 +190,14 @@ class Uplink:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            if message.retain:
+                # Only a message stored on the broker arrives flagged retained (a live one is
+                # delivered with the flag cleared): a request or command left there would be
+                # acted on again at every reconnect, long after it was meant.
+                LOGGER.warning(
+                    "ignored a retained message on %s: requests are never retained", message.topic
+                )
+                continue
             payload = message.payload if isinstance(message.payload, bytes) else b""
             try:
                 await self.on_message(str(message.topic), payload)
