@@ -6,6 +6,10 @@ heard from it for `[health] silent_after` seconds, fault when something reported
 per-category counts of forwarded and blocked frames. Parts of the hub with their own state (the
 outbox, firmware distribution) add a section through `add_section`.
 
+A device's last-heard time survives restarts and radio re-opens: a device the radio's database
+knows is entered with the time stored there (`device_known`), not as heard at start, so a meter
+that died across a power cut shows `silent` instead of `ok` for `silent_after`.
+
 Parts whose failure should stop the systemd watchdog (the outbox writer above all) register a
 check through `add_check`: a callable returning (ok, reason). With no checks registered the hub
 counts as healthy apart from its radio; agent/watchdog.py reads both.
@@ -31,9 +35,15 @@ class DeviceHealth:
 
 
 class Health:
-    def __init__(self, silent_after: float, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        silent_after: float,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+    ) -> None:
         self.silent_after = silent_after
         self.clock = clock
+        self.wall_clock = wall_clock  # epoch seconds: how a last-heard time is stored on disk
         self.started = clock()
         self.radio_state = "starting"
         self.radio_detail = ""
@@ -57,6 +67,32 @@ class Health:
             self.devices[eui64] = DeviceHealth(model or "?", self.clock())
             return
         device.last_seen = self.clock()
+        if model:
+            device.model = model
+
+    def device_known(self, eui64: str, model: str, last_heard: float | None) -> None:
+        """A device the hub knows about without having just heard it: at start and at every radio
+        re-open, from what the radio's database kept; or just interviewed.
+
+        `last_heard` is when it was last heard, in wall-clock epoch seconds as persisted across
+        restarts (None: never recorded). It is moved onto `clock`, never into the future. A
+        device known from before a power cut therefore keeps its age and shows `silent` if it has
+        not been heard for `silent_after`, instead of `ok` for an hour after every start.
+        With no time recorded the device counts as heard when the hub started: it is not
+        claimed silent at once, and turns silent `silent_after` after start unless heard.
+        A time already held here (heard in this run, e.g. before a radio re-open) is kept when
+        it is later: the stored copy can lag (zigpy writes it at most every 30 s).
+        """
+        now = self.clock()
+        device = self.devices.get(eui64)
+        if last_heard is None:
+            seen = device.last_seen if device is not None else self.started
+        else:
+            seen = now - max(0.0, self.wall_clock() - last_heard)
+        if device is None:
+            self.devices[eui64] = DeviceHealth(model or "?", seen)
+            return
+        device.last_seen = max(device.last_seen, seen)
         if model:
             device.model = model
 

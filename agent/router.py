@@ -174,7 +174,10 @@ class HanRouter:
         kind = "tunnel" if endpoint is not None else "gsme" if sleepy is not None else "zcl"
         han = HanDevice(ieee=device.ieee, eui64=eui, model=device.model or "?", kind=kind)
         self.devices[eui] = han
-        self.health.device_seen(eui.hex().upper(), han.model)
+        # Not "heard now": a device from zigpy's database at start or at a radio re-open may
+        # have died meanwhile. zigpy's last_seen is the last time it heard the device (persisted;
+        # fresh for one just interviewed), so health shows its true age.
+        self.health.device_known(eui.hex().upper(), han.model, device.last_seen)
         if self._heard.get(eui) is not device:  # once per zigpy device object
             device.add_listener(LastSeenListener(self.health, eui.hex().upper()))
             self._heard[eui] = device
