@@ -194,11 +194,17 @@ def open_consent(config: Config, profile: ProfileRef) -> ConsentService:
             f"'full', because {config.site.refuses_restricted()}",
         )
     store = ConsentStore(config.state_dir)
-    state = store.load(initial_mode=config.initial_mode, profile=profile, seed_trust=seed)
+    state = store.load(
+        initial_mode=config.initial_mode,
+        profile=profile,
+        seed_trust=seed,
+        trust_dir=config.trust_dir,
+    )
     if not state.trust:
         LOGGER.warning(
-            "the trust store is empty: no consent command can be accepted (put supplier public "
-            "keys in %s before the first start)",
+            "the trust store is empty: no consent command or firmware image can be accepted (put "
+            "the supplier's public key, PEM, in %s and restart: while the store is empty, keys "
+            "there are taken in at start)",
             config.trust_dir,
         )
     return ConsentService(store, state, hub_id=config.hub_id, site=config.site, profile=profile)

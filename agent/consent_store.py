@@ -20,8 +20,11 @@ write each, not a flash sync each, and a power cut can lose only the last refusa
 hub's log has them too). An accepted change's line is fsynced.
 
 The trust store starts from the PEM public keys in the config's `[trust] dir`, copied into the
-state file on first start. From then on only a signed trust command changes it: a key dropped
-into the config directory later is reported in the log and ignored.
+state file on first start, and again at any later start while the persisted trust store is still
+empty (a hub installed and started before its supplier key was put in place). Once it holds a
+key, only a signed trust command changes it: a key dropped into the config directory later is
+reported in the log and ignored. An empty store trusts nobody, so taking keys from the directory
+(root's, like the config) into it can take nothing away from anyone.
 """
 
 from __future__ import annotations
@@ -81,9 +84,16 @@ class ConsentStore:
     # -- reading ----------------------------------------------------------------------------------
 
     def load(
-        self, *, initial_mode: Mode, profile: ProfileRef, seed_trust: Mapping[str, str]
+        self,
+        *,
+        initial_mode: Mode,
+        profile: ProfileRef,
+        seed_trust: Mapping[str, str],
+        trust_dir: Path | str = "the trust directory",
     ) -> ConsentState:
-        """The state on disk; created from the configuration on first start."""
+        """The state on disk; created from the configuration on first start. `seed_trust` (the
+        keys in `trust_dir`, named in the log) fills the trust store on first start and at any
+        start that finds the persisted store empty; a store holding a key is left as it is."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -96,6 +106,13 @@ class ConsentStore:
             )
             state = ConsentState(record, {}, dict(seed_trust))
             self._write(state, last_change=None)
+            if seed_trust:
+                LOGGER.info(
+                    "trust store created with %d key(s) from %s: %s",
+                    len(seed_trust),
+                    trust_dir,
+                    ", ".join(sorted(seed_trust)),
+                )
             return state
         try:
             data = json.loads(text)
@@ -105,6 +122,18 @@ class ConsentStore:
         if "format" not in data:  # the record-only file of earlier versions: upgrade it once
             self._write(state, last_change=None)
         self._recover_audit(last_change)
+        if not state.trust and seed_trust:
+            # Nobody can rely on an empty store, so seeding it now is what the first start would
+            # have done. Counters and the record are kept; one atomic write, as for any change.
+            state = ConsentState(state.record, dict(state.counters), dict(seed_trust))
+            self._write(state, last_change=last_change)
+            LOGGER.warning(
+                "the trust store was empty: took in %d key(s) from %s (%s), as on a first start; "
+                "from now on only a signed trust command changes it",
+                len(seed_trust),
+                trust_dir,
+                ", ".join(sorted(seed_trust)),
+            )
         extra = sorted(set(seed_trust) - set(state.trust))
         if extra:
             LOGGER.warning(

@@ -3,7 +3,8 @@
 #   scripts/install.sh [install|uninstall]        (make install / make uninstall)
 # install: a venv with the agent under $PREFIX (/opt/han-agent), the unit into $UNITDIR
 # (/etc/systemd/system), a config template and the restricted profile into $CONFDIR
-# (/etc/han-agent; existing files are kept), the dongle udev rule into $UDEVDIR
+# (/etc/han-agent; existing files are kept), the supplier trust directory $CONFDIR/trust (root's,
+# 0755; the supplier's public key goes there), the dongle udev rule into $UDEVDIR
 # (/etc/udev/rules.d), then daemon-reload and udev reload when systemd runs.
 # uninstall: removes the unit, the rule and $PREFIX; keeps $CONFDIR and the state directory
 # (/var/lib/han-agent), which hold the site's settings and consent record (docs/operations.md).
@@ -70,6 +71,10 @@ do_install() {
   fi
   # The shipped profile, for comparison after an upgrade.
   install -m 0644 config/restricted-profile.toml "$DESTDIR$CONFDIR/restricted-profile.toml.dist"
+  # The supplier public keys ([trust] dir of the template). The service is a DynamicUser with no
+  # file of its own here, so the directory is 0755 and each key must be world-readable (0644):
+  # they are public keys; only root can add one. Keys already there are left alone.
+  install -d -m 0755 "$DESTDIR$CONFDIR/trust"
 
   install -d -m 0755 "$DESTDIR$UDEVDIR"
   install -m 0644 "systemd/$RULE" "$DESTDIR$UDEVDIR/$RULE"
@@ -82,6 +87,15 @@ do_install() {
     echo "installed. Start with: sudo systemctl enable --now han-agent"
   else
     echo "installed into ${DESTDIR:-/} (systemd not reloaded: not a live systemd install)"
+  fi
+  local keys=("$DESTDIR$CONFDIR"/trust/*.pem)
+  if [ ! -e "${keys[0]}" ]; then
+    echo "no supplier key yet: put the supplier's public key (PEM, EC P-256) in $CONFDIR/trust/,"
+    echo "  e.g. sudo install -m 0644 supplier.pub.pem $CONFDIR/trust/ (then restart the service"
+    echo "  if it runs). Until a key is there no consent command or firmware image is accepted."
+  else
+    echo "supplier keys in $CONFDIR/trust/: ${#keys[@]} (taken in at a start only while the"
+    echo "  hub's trust store is empty; then only a signed trust command changes it)"
   fi
 }
 

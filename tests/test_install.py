@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,17 @@ def test_the_ci_check_fails_on_a_warning_and_on_exposure(tmp_path: Path, staged:
     done = _check_unit(weak, staged)
     assert done.returncode != 0, done.stdout
     assert "clean" in done.stdout, "it verifies, but is too exposed"
+
+
+def test_install_creates_the_trust_dir_the_template_names(tmp_path: Path, wheel: Path) -> None:
+    root = tmp_path / "root"
+    done = _install("install", root, wheel)
+    assert done.returncode == 0, done.stderr
+    trust = root / "etc/han-agent/trust"
+    assert trust.is_dir() and stat.S_IMODE(trust.stat().st_mode) == 0o755
+    assert list(trust.iterdir()) == []
+    config = load_config(root / "etc/han-agent/config.toml")
+    assert config.trust_dir == trust, "the installed template's [trust] dir is that directory"
+    last = done.stdout.strip().splitlines()[-3:]
+    assert "put the supplier's public key (PEM, EC P-256) in /etc/han-agent/trust/" in last[0]
+    assert "no consent command or firmware image is accepted" in last[-1]
