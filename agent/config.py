@@ -162,6 +162,15 @@ def _hex_digits(count: int) -> Check:
     return check
 
 
+def _or_credential(check: Check) -> Check:
+    """A secret's check that also takes `credential:ID`, checked once the file is read."""
+
+    def either(value: Any) -> str | None:
+        return None if str(value).startswith(CREDENTIAL) else check(value)
+
+    return either
+
+
 def _device_log(value: Any) -> str | None:
     try:
         parse_device_log(value)
@@ -199,7 +208,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "base_topic": Key(STR, "gbcs-hub", "a topic prefix", _topic),
         "client_id": Key(STR, None, "a string"),
         "username": Key(STR, None, "a string"),
-        "password": Key(STR, None, "a string"),
+        "password": Key(STR, None, "a string, or credential:ID (a file systemd hands the service)"),
         "keepalive": Key(INT, 30, "whole seconds from 5 to 3600", _between(5, 3600)),
         "protocol": Key(STR, "5", "'5' or '3.1.1'", _one_of("5", "3.1.1")),
         "ca": Key(STR, None, "a path or credential:ID of the CA certificate(s) (PEM)"),
@@ -216,7 +225,9 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "channel": Key(INT, 15, "a Zigbee channel from 11 to 26", _between(11, 26)),
         "pan_id": Key(INT, None, "a PAN id from 1 to 65534", _between(1, 0xFFFE)),
         "extended_pan_id": Key(STR, None, "16 hex digits", _hex_digits(16)),
-        "network_key": Key(STR, None, "32 hex digits", _hex_digits(32)),
+        "network_key": Key(
+            STR, None, "32 hex digits, or credential:ID", _or_credential(_hex_digits(32))
+        ),
         "backup_hours": Key(NUM, 24, "hours from 0.1 to 720", _between(0.1, 720)),
         "open_timeout": Key(NUM, 60, "seconds from 5 to 600", _between(5, 600)),
     },
@@ -371,7 +382,8 @@ def load_config(
             base_topic=mqtt["base_topic"],
             client_id=mqtt["client_id"],
             username=mqtt["username"] or (url.username if url.username else None),
-            password=mqtt["password"] or (url.password if url.password else None),
+            password=_secret(path, "[mqtt] password", mqtt["password"])
+            or (url.password if url.password else None),
             keepalive=mqtt["keepalive"],
             protocol=mqtt["protocol"],
             **tls_files,
@@ -384,7 +396,7 @@ def load_config(
             channel=radio["channel"],
             pan_id=radio["pan_id"],
             extended_pan_id=radio["extended_pan_id"],
-            network_key=radio["network_key"],
+            network_key=_secret(path, "[radio] network_key", radio["network_key"], _hex_digits(32)),
             backup_hours=float(radio["backup_hours"]),
             open_timeout=float(radio["open_timeout"]),
         ),
@@ -427,22 +439,38 @@ def load_config(
 CREDENTIAL = "credential:"
 
 
-def _credential(path: Path, name: str, value: str) -> Path:
+def _credential(path: Path, key: str, value: str) -> Path:
     """`credential:ID`: the file systemd's `LoadCredential=ID:...` gives the service, in
     $CREDENTIALS_DIRECTORY. It lets a key stay root-only in /etc while a DynamicUser= service,
     whose user does not exist until it runs, reads its copy (docs/operations.md)."""
     credential = value.removeprefix(CREDENTIAL)
     if not credential or "/" in credential or credential in (".", ".."):
-        raise ConfigError(path, f"[mqtt] {name}", f"credential:ID with a plain ID, got {value!r}")
+        raise ConfigError(path, key, f"credential:ID with a plain ID, got {value!r}")
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
     if not directory:
         raise ConfigError(
             path,
-            f"[mqtt] {name}",
+            key,
             f"a credential the service loads (LoadCredential={credential}:/path/to/file in the "
             "unit), but CREDENTIALS_DIRECTORY is not set",
         )
     return Path(directory) / credential
+
+
+def _secret(path: Path, key: str, value: str | None, check: Check | None = None) -> str | None:
+    """A secret as written, or the content of its `credential:ID` file (one line; surrounding
+    whitespace dropped), so it need not sit in a config file others can read."""
+    if value is None or not value.startswith(CREDENTIAL):
+        return value
+    file = _credential(path, key, value)
+    try:
+        secret = file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, key, f"a readable credential file ({exc})") from None
+    why = check(secret) if check is not None else None if secret else "a non-empty value"
+    if why is not None:
+        raise ConfigError(path, key, f"{why} in {file}")
+    return secret
 
 
 def _tls_files(path: Path, base: Path, mqtt: dict[str, Any], tls: bool) -> dict[str, Path | None]:
@@ -459,7 +487,8 @@ def _tls_files(path: Path, base: Path, mqtt: dict[str, Any], tls: bool) -> dict[
             continue
         if not tls:
             raise ConfigError(path, f"[mqtt] {name}", "set only with an mqtts:// url")
-        file = _credential(path, name, value) if value.startswith(CREDENTIAL) else base / value
+        credential = value.startswith(CREDENTIAL)
+        file = _credential(path, f"[mqtt] {name}", value) if credential else base / value
         if not file.is_file():
             raise ConfigError(path, f"[mqtt] {name}", f"an existing file, got {str(file)!r}")
         files[name] = file

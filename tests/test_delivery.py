@@ -13,8 +13,10 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import aiomqtt
@@ -337,6 +339,71 @@ async def test_tls_files_as_systemd_credentials(
         await assert_an_alert_is_delivered(config)
     finally:
         stop_process(broker.pid, broker.process)
+
+
+async def test_mqtt_password_and_network_key_as_systemd_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker that wants a password: the hub reads it from $CREDENTIALS_DIRECTORY, so no
+    secret sits in the config file; a wrong one is refused by the broker, not by the hub."""
+    # mosquitto reads its password file as its own user: a world-readable place, not tmp_path.
+    passwords = world_readable_dir("han-agent-passwords-") / "passwords"
+    made = await asyncio.to_thread(
+        subprocess.run, ["mosquitto_passwd", "-b", "-c", str(passwords), "hub", "s3cret"]
+    )
+    assert made.returncode == 0
+    passwords.chmod(0o644)
+    broker = start_mosquitto(
+        tmp_path / "broker", listener=f"allow_anonymous false\npassword_file {passwords}\n"
+    )
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    (credentials / "mqtt-password").write_text("s3cret\n")
+    (credentials / "network-key").write_text("00112233445566778899AABBCCDDEEFF\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    extra = 'username = "hub"\npassword = "credential:mqtt-password"\n'
+    try:
+        path = write_config(tmp_path / "hub", broker, mode="full", mqtt_extra=extra)
+        with_key = '[radio]\nnetwork_key = "credential:network-key"\n'
+        path.write_text(path.read_text().replace("[radio]\n", with_key, 1))
+        config = load_config(path)
+        assert config.mqtt.password == "s3cret"
+        assert config.radio.network_key == "00112233445566778899AABBCCDDEEFF"
+        await assert_an_alert_is_delivered(config)
+
+        (credentials / "mqtt-password").write_text("wrong\n")
+        async with running_hub_offline(load_config(path)) as (hub, _lab):
+            async with asyncio.timeout(10):
+                while hub.uplink.last_error is None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            assert not hub.uplink.connected.is_set()
+    finally:
+        stop_process(broker.pid, broker.process)
+        shutil.rmtree(passwords.parent, ignore_errors=True)
+
+
+def test_a_credential_secret_is_checked_once_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "network-key").write_text("not a key\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    path = write_config(tmp_path / "hub", None)
+    text = path.read_text().replace(
+        "[radio]\n", '[radio]\nnetwork_key = "credential:network-key"\n'
+    )
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "[radio] network_key"
+    assert err.value.expected == f"32 hex digits in {credentials / 'network-key'}"
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "[radio] network_key" and "CREDENTIALS_DIRECTORY is not set" in str(
+        err.value
+    )
 
 
 @pytest.mark.parametrize(
