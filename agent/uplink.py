@@ -11,6 +11,9 @@ What it promises:
   every unacknowledged message is sent again, so a consumer may see a duplicate (same `id`) but
   never a gap while the process lives. Durability across process death is the outbox's job.
 * Reconnects use exponential backoff with jitter, capped.
+* Incoming messages are handled in order within a topic, each topic on its own: a consent
+  change does not wait behind a backlog of commands for a slow meter (each may wait seconds
+  for its radio acknowledgement), and two commands on `down/gbcs` never overtake each other.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ class Uplink:
         self.reconnects = 0
         self.last_error: str | None = None
         self._client: aiomqtt.Client | None = None
+        # topic -> its messages not yet handled, and the task handling them in order. They
+        # outlive a connection: a message the broker delivered is handled even if the link drops.
+        self._lanes: dict[str, asyncio.Queue[bytes]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
         self.outbox = outbox
         if outbox is not None:
             outbox.on_ready = self._work_arrived
@@ -130,6 +137,14 @@ class Uplink:
 
     async def run(self) -> None:
         """Stay connected until cancelled."""
+        try:
+            await self._connect_forever()
+        finally:
+            for task in self._lane_tasks:
+                task.cancel()
+            await asyncio.gather(*self._lane_tasks, return_exceptions=True)
+
+    async def _connect_forever(self) -> None:
         backoff = 0.5
         while True:
             try:
@@ -199,10 +214,21 @@ class Uplink:
                 )
                 continue
             payload = message.payload if isinstance(message.payload, bytes) else b""
+            topic = str(message.topic)
+            lane = self._lanes.get(topic)
+            if lane is None:
+                lane = self._lanes[topic] = asyncio.Queue()
+                task = asyncio.get_running_loop().create_task(self._handle_lane(topic, lane))
+                self._lane_tasks.add(task)
+            lane.put_nowait(payload)
+
+    async def _handle_lane(self, topic: str, lane: asyncio.Queue[bytes]) -> None:
+        while True:
+            payload = await lane.get()
             try:
-                await self.on_message(str(message.topic), payload)
-            except Exception:  # one bad request must not drop the connection
-                LOGGER.exception("handling a message on %s failed", message.topic)
+                await self.on_message(topic, payload)
+            except Exception:  # one bad request must not stop its topic
+                LOGGER.exception("handling a message on %s failed", topic)
 
     def _outbox_ready(self) -> bool:
         return self.outbox is not None and self.outbox.has_ready()

@@ -152,6 +152,8 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
             return
         if not targets:
             raise zigpy.exceptions.DeliveryError(f"no route to {dst}")
+        if targets[0].ack_delay:
+            await asyncio.sleep(targets[0].ack_delay)
         if not targets[0].answering:  # a meter that stopped answering: no APS ack comes back
             raise zigpy.exceptions.DeliveryError(f"no APS acknowledgement from {dst}")
         self._deliver(targets[0], packet, broadcast=False)

@@ -55,6 +55,9 @@ class SimDevice:
         self._tsn = 0
         self._send: Sender | None = None
         self.answering = True  # False: the device is on the log but no longer acknowledges
+        # Seconds its APS acknowledgement takes (airtime, a router's hops, a busy meter); a real
+        # NCP waits seconds for one before giving up.
+        self.ack_delay = 0.0
         self.attributes: dict[tuple[int, int], tuple[int, Any]] = {
             (0x0000, 0x0004): (0x42, t.CharacterString(self.manufacturer)),
             (0x0000, 0x0005): (0x42, t.CharacterString(self.model)),
