@@ -10,17 +10,20 @@ Rules:
   refused (the router opens no tunnel to it and the hub asks it to leave).
 - CCS01 for a device already listed keeps its install code and succeeds (gbcs.md 5.3), without a
   change and so without a CS14 alert.
+- A `device-log.json` that cannot be read as a device log stops start-up (StateError, exit 65)
+  and is left as it is: starting without it would drop the devices CCS01 added, so that is for
+  the operator to choose, by moving the file aside.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.device_log import DeviceLogEntry, parse_entry
+from agent.state import StateError, atomic_write_json
 
 STATE_FILE = "device-log.json"
 
@@ -35,10 +38,22 @@ class ChfDeviceLog:
         # interviewed again) gets its tunnel as soon as it is on the log.
         self.on_admit: Callable[[bytes], None] | None = None
         if self.path.exists():
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            for item in data.get("added", []):
-                entry = parse_entry(item)
+            for entry in self._load():
                 self._entries.setdefault(entry.eui64, entry)
+
+    def _load(self) -> list[DeviceLogEntry]:
+        """The entries CCS01 added, as saved; StateError if the file is not such a log."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("added", []), list):
+                raise ValueError('expected a JSON object with a list "added"')
+            return [parse_entry(item) for item in data.get("added", [])]
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise StateError(
+                f"state error: {self.path}: not a device log ({exc}); restore it from a backup, "
+                "or move it aside to start with only the config's [[devices]] (devices added "
+                "by CCS01 must then be added again)"
+            ) from None
 
     @property
     def entries(self) -> tuple[DeviceLogEntry, ...]:
@@ -83,12 +98,7 @@ class ChfDeviceLog:
             for e in self._entries.values()
             if e.eui64 not in self.installed
         ]
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": 1, "added": added}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_json(self.path, {"format": 1, "added": added})
 
     def stats(self) -> dict[str, Any]:
         return {"entries": sorted(self._entries), "changes": self.changes}

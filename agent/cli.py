@@ -1,8 +1,10 @@
 """han-agent: the command line.
 
 Exit statuses: 0 success; 78 (EX_CONFIG) a configuration error, printed as one line naming the
-file, the key and what was expected; 65 (EX_DATAERR) a state file that cannot be trusted;
-1 a command that failed (each command says when).
+file, the key and what was expected; 65 (EX_DATAERR) state that cannot be used (a state file
+that cannot be trusted, or a state directory that cannot be read and written), printed as one
+line naming the file and what is wrong (agent/state.py); 1 a command that failed (each command
+says when).
 """
 
 from __future__ import annotations

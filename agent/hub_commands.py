@@ -161,7 +161,7 @@ def _load_counters(path: Path) -> dict[str, int]:
             raise ValueError("last_counter must map originators to integers")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StateError(
-            f"{path}: unreadable ({exc}); the hub will not forget which commands it has "
-            "actioned, so move it aside only if no old command can be replayed"
+            f"state error: {path}: unreadable ({exc}); the hub will not forget which "
+            "commands it has actioned, so move it aside only if no old command can be replayed"
         ) from None
     return counters

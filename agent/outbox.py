@@ -48,6 +48,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from agent.state import StateError
+
 LOGGER = logging.getLogger(__name__)
 
 PRIORITY_BY_CATEGORY = {
@@ -185,8 +187,16 @@ class Outbox:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open_db)
-        first = await loop.run_in_executor(self._executor, self._load_state)
+        try:
+            await loop.run_in_executor(self._executor, self._open_db)
+            first = await loop.run_in_executor(self._executor, self._load_state)
+        except sqlite3.DatabaseError as exc:
+            name = self.path.name
+            raise StateError(
+                f"state error: {self.path}: the outbox cannot be opened ({exc}); if it is "
+                f"damaged, move it aside (with any {name}-wal and {name}-shm) to start with an "
+                "empty outbox: the records in it not yet published are then not sent"
+            ) from None
         # Records accepted before the database was read were numbered from 1: number them anew.
         self._pending = [r._replace(seq=first + n) for n, r in enumerate(self._pending)]
         self._next_seq = first + len(self._pending)

@@ -3,8 +3,11 @@
 Theory of operation, in order:
 
 1. Config and state are read before this runs (a bad config exits 78 before systemd is told
-   anything). `Hub(...)` loads the profile and the consent record.
+   anything). `Hub(...)` loads the profile, the consent record, the device log and the hub's
+   key. A state file that cannot be trusted, or a state directory the hub cannot read and
+   write, raises StateError: one line naming the file, exit 65, and systemd does not restart.
 2. `hub.start()` opens the radio (and the outbox, where there is one); then the lab, if enabled.
+   An outbox that SQLite cannot open is a StateError too.
    Only when that has returned and the health checks pass is READY=1 sent: a unit that is
    "active" has a working radio. The MQTT connection is not waited for: a broker outage at boot
    must not fail the unit, the uplink reconnects on its own. Just before READY the start-up
@@ -24,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 from agent import gc_policy
 from agent.config import Config, ConfigError
@@ -36,6 +41,7 @@ from agent.logs import LogControl
 from agent.loop_errors import quiet_closed_socket_races
 from agent.notify import Notifier
 from agent.screen import bind_view, close_view, make_view
+from agent.state import StateError
 from agent.watchdog import Watchdog, judge
 from hal import virtual_dongle
 from hal.virtual import VirtualRadioApp
@@ -69,7 +75,13 @@ class Service:
         # Installed before start: SIGHUP's default action would kill a hub still starting.
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         view = None if self.quiet else make_view()
-        hub = Hub(self.config, view=view)
+        try:
+            hub = Hub(self.config, view=view)
+        except BaseException as exc:
+            close_view(view)
+            if isinstance(exc, OSError) and (error := self._state_os_error(exc)) is not None:
+                raise error from None
+            raise
         bind_view(view, hub)
         if self.logs is not None:
             self.logs.set_restricted(lambda: hub.consent.mode is not Mode.FULL)
@@ -77,7 +89,7 @@ class Service:
         tasks: list[asyncio.Task[None]] = []
         try:
             try:
-                await hub.start()
+                await self._start_hub(hub)
                 if self.config.lab.enabled:
                     lab = Lab(hub, self.config.lab)
                     await lab.start()
@@ -88,6 +100,9 @@ class Service:
                     )
                 await self._until_healthy(hub)
                 gc_policy.settle()
+            except StateError as exc:  # one line and exit 65 (agent/cli.py), after the stop below
+                self.notifier.status(f"start failed: {exc}")
+                raise
             except Exception as exc:
                 LOGGER.critical("start failed: %s: %s", type(exc).__name__, exc, exc_info=True)
                 self.notifier.status(f"start failed: {exc}")
@@ -118,6 +133,30 @@ class Service:
             except Exception as exc:
                 LOGGER.error("stop did not complete cleanly: %s: %s", type(exc).__name__, exc)
         return 0
+
+    async def _start_hub(self, hub: Hub) -> None:
+        """`hub.start()`, with the state directory it cannot use said as a StateError (the
+        outbox says its own). The file is left as it is."""
+        try:
+            await hub.start()
+        except OSError as exc:
+            error = self._state_os_error(exc)
+            if error is None:
+                raise
+            raise error from None
+
+    def _state_os_error(self, exc: OSError) -> StateError | None:
+        """An OSError on the state directory or a file in it, as a StateError naming the file."""
+        if exc.filename is None:
+            return None
+        path = Path(os.fsdecode(exc.filename))
+        state_dir = self.config.state_dir
+        if path != state_dir and state_dir not in path.parents:
+            return None
+        return StateError(
+            f"state error: {path}: {exc.strerror or exc}; the service must be able to read and "
+            f"write its state directory {state_dir}"
+        )
 
     async def _until_healthy(self, hub: Hub) -> None:
         """READY waits for the registered health checks (the outbox writer) to pass."""
