@@ -3,9 +3,9 @@
 Rules:
 - The log starts from the config's `[[devices]]` (the installer's list) and is then changed only
   by CCS01 (add) and CCS02 (remove) commands addressed to the hub itself. Those changes are
-  written atomically to `device-log.json` in the state dir and survive restarts; the config's
-  entries are always present (removing one by CCS02 lasts until the next start, which re-reads
-  the config).
+  written atomically to `device-log.json` in the state dir and survive restarts, removals of
+  configured devices included: a meter the network operator removed must not rejoin after a
+  power cut because the config still lists it. Only a CCS01 puts it back.
 - A device is admitted when its EUI-64 is on the log. Anything else that appears on the HAN is
   refused (the router opens no tunnel to it and the hub asks it to leave).
 - CCS01 for a device already listed keeps its install code and succeeds (gbcs.md 5.3), without a
@@ -33,21 +33,31 @@ class ChfDeviceLog:
         self.path = state_dir / STATE_FILE
         self._entries: dict[str, DeviceLogEntry] = {e.eui64: e for e in configured}
         self.installed = set(self._entries)  # config and lab entries: never persisted here
+        self._removed: set[str] = set()  # installed entries a CCS02 removed: persisted
         self.changes = 0
         # Told of every newly admitted EUI-64, so a device zigpy already knows (it will not be
         # interviewed again) gets its tunnel as soon as it is on the log.
         self.on_admit: Callable[[bytes], None] | None = None
         if self.path.exists():
-            for entry in self._load():
+            added, self._removed = self._load()
+            for entry in added:
                 self._entries.setdefault(entry.eui64, entry)
+            for eui64 in self._removed:
+                self._entries.pop(eui64, None)
 
-    def _load(self) -> list[DeviceLogEntry]:
-        """The entries CCS01 added, as saved; StateError if the file is not such a log."""
+    def _load(self) -> tuple[list[DeviceLogEntry], set[str]]:
+        """The entries CCS01 added and the installed EUI-64s CCS02 removed, as saved;
+        StateError if the file is not such a log."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("added", []), list):
                 raise ValueError('expected a JSON object with a list "added"')
-            return [parse_entry(item) for item in data.get("added", [])]
+            removed = data.get("removed", [])
+            if not isinstance(removed, list) or not all(
+                isinstance(eui, str) and len(eui) == 16 and eui == eui.upper() for eui in removed
+            ):
+                raise ValueError('"removed" must be a list of EUI-64s (16 upper-case hex digits)')
+            return [parse_entry(item) for item in data.get("added", [])], set(removed)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise StateError(
                 f"state error: {self.path}: not a device log ({exc}); restore it from a backup, "
@@ -65,7 +75,7 @@ class ChfDeviceLog:
     def provision(self, eui64: bytes, install_code: bytes) -> None:
         """An installer's entry (the lab's simulated devices): like config, not persisted."""
         entry = parse_entry({"eui64": eui64.hex().upper(), "install_code": install_code.hex()})
-        if entry.eui64 not in self._entries:
+        if entry.eui64 not in self._entries and entry.eui64 not in self._removed:
             self._entries[entry.eui64] = entry
             self.installed.add(entry.eui64)
             self._admitted(eui64)
@@ -76,6 +86,7 @@ class ChfDeviceLog:
         if key in self._entries:
             return False
         self._entries[key] = parse_entry({"eui64": key, "install_code": install_code.hex()})
+        self._removed.discard(key)
         self._save()
         self._admitted(eui64)
         return True
@@ -86,8 +97,11 @@ class ChfDeviceLog:
 
     def remove(self, eui64: bytes) -> bool:
         """CCS02: True when the device was on the log."""
-        if self._entries.pop(eui64.hex().upper(), None) is None:
+        key = eui64.hex().upper()
+        if self._entries.pop(key, None) is None:
             return False
+        if key in self.installed:
+            self._removed.add(key)
         self._save()
         return True
 
@@ -98,7 +112,8 @@ class ChfDeviceLog:
             for e in self._entries.values()
             if e.eui64 not in self.installed
         ]
-        atomic_write_json(self.path, {"format": 1, "added": added})
+        removed = sorted(self._removed)
+        atomic_write_json(self.path, {"format": 1, "added": added, "removed": removed})
 
     def stats(self) -> dict[str, Any]:
         return {"entries": sorted(self._entries), "changes": self.changes}

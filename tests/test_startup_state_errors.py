@@ -10,6 +10,7 @@ only one.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from agent import hub_key
 from agent.chf_log import ChfDeviceLog
+from agent.device_log import parse_entry
 from gbcs import signature
 
 EX_DATAERR = 65
@@ -151,3 +153,23 @@ def test_device_log_is_saved_whole_and_read_back(tmp_path: Path) -> None:
     assert log.add(eui64, code)
     assert sorted(os.listdir(tmp_path)) == ["device-log.json"], "no temporary left"
     assert ChfDeviceLog(tmp_path, ()).admits(eui64)
+
+
+def test_a_configured_device_removed_by_ccs02_stays_removed_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    # A meter the network operator removed must not rejoin after a power cut because the
+    # config still lists it; only a CCS01 puts it back.
+    code = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")
+    meter = bytes.fromhex("00DB1234567800BB")
+    configured = (parse_entry({"eui64": meter.hex().upper(), "install_code": code.hex()}),)
+    log = ChfDeviceLog(tmp_path, configured)
+    assert log.remove(meter)
+    restarted = ChfDeviceLog(tmp_path, configured)
+    assert not restarted.admits(meter)
+    restarted.provision(meter, code)  # the lab's provisioning does not undo it either
+    assert not restarted.admits(meter)
+    assert restarted.add(meter, code)  # CCS01
+    assert ChfDeviceLog(tmp_path, configured).admits(meter)
+    saved = json.loads((tmp_path / "device-log.json").read_text())
+    assert saved == {"format": 1, "added": [], "removed": []}
