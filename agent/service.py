@@ -159,14 +159,20 @@ class Service:
         )
 
     async def _until_healthy(self, hub: Hub) -> None:
-        """READY waits for the registered health checks (the outbox writer) to pass."""
+        """READY waits for an open radio and the registered health checks (the outbox writer).
+
+        The watchdog's grace for a radio that went away (`radio_recovery`) does not apply here:
+        a unit that is "active" has a working radio. A dongle missing at start keeps the hub
+        retrying in the background until systemd's TimeoutStartSec ends the start.
+        """
         said = False
         while not self._stop.is_set():
             verdict = judge(hub.health, self.config.health.radio_recovery)
-            if verdict.ok:
+            if verdict.ok and hub.health.radio_state == "ok":
                 return
             if not said:
-                LOGGER.warning("not ready yet: %s", verdict.reason)
+                why = verdict.reason if not verdict.ok else _radio_not_open(hub)
+                LOGGER.warning("not ready yet: %s", why)
                 said = True
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.2):
@@ -204,3 +210,8 @@ class Service:
             return
         loop.add_signal_handler(signal.SIGUSR1, virtual_dongle.unplug, path)
         loop.add_signal_handler(signal.SIGUSR2, virtual_dongle.replug, path)
+
+
+def _radio_not_open(hub: Hub) -> str:
+    detail = f": {hub.health.radio_detail}" if hub.health.radio_detail else ""
+    return f"radio {hub.health.radio_state}{detail}"

@@ -174,3 +174,26 @@ async def test_sighup_reloads_the_profile_without_a_restart(tmp_path: Path, brok
     assert err.count("agent.hub: hub ") == 1, "one start: the radio was not reopened"
     assert f"reloaded: profile {after['name']} v{version + 1}" in err
     assert "reload refused, running settings kept: config error:" in err
+
+
+async def test_no_ready_until_the_radio_is_open(tmp_path: Path, broker: Broker) -> None:
+    # A dongle missing at start: the hub keeps retrying, but a unit that is "active" has a
+    # working radio, so READY=1 is not sent (systemd's TimeoutStartSec then restarts it). The
+    # watchdog's grace for a radio that went away later does not count here.
+    config = write_config(
+        tmp_path, broker, extra="[health]\nradio_recovery = 600", radio_path="/dev/ttyNOSUCH"
+    )
+    config.write_text(config.read_text().replace('type = "virtual"', 'type = "ezsp"', 1))
+    notify = NotifySocket(tmp_path / "notify.sock")
+    agent = _start(config, notify.path, watchdog_usec=1_000_000)
+    try:
+        await asyncio.sleep(4)
+        assert agent.poll() is None, "still starting, retrying the radio"
+        assert notify.times("READY=1") == []
+        assert notify.times("WATCHDOG=1") == []
+        os.kill(agent.pid, signal.SIGTERM)
+        assert await asyncio.to_thread(agent.wait, 20) == 0
+    finally:
+        err = _stop(agent)
+        notify.sock.close()
+    assert "not ready yet: radio fault: no serial port at /dev/ttyNOSUCH" in err
