@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,8 @@ from pathlib import Path
 import zigpy.application
 
 from agent.health import Health
-from hal.radio import RadioSettings, open_radio
+from agent.state import StateError
+from hal.radio import DATABASE_NAME, RadioSettings, open_radio
 from hal.radio_errors import explain
 
 LOGGER = logging.getLogger(__name__)
@@ -99,7 +101,9 @@ class RadioSupervisor:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A StateError ended it and was raised by start() (or left the radio in fault for
+            # the watchdog): said already, not again on the way out.
+            with contextlib.suppress(asyncio.CancelledError, StateError):
                 await self._task
             self._task = None
         await self._close()
@@ -121,6 +125,19 @@ class RadioSupervisor:
             try:
                 async with asyncio.timeout(self.timing.open_timeout):
                     app = await self.opener(self.settings, self.state_dir)
+            except sqlite3.DatabaseError as exc:
+                # Not the radio: zigpy's device database in the state directory. Retrying
+                # cannot mend it, and a hub never READY would only be restarted for ever.
+                database = self.state_dir / DATABASE_NAME
+                self._fault(exc)
+                self._first_attempt.set()
+                raise StateError(
+                    f"state error: {database}: zigpy's network and device database cannot be "
+                    f"opened ({exc}); restore it from a backup, or move it aside to start "
+                    "without it: a dongle keeps its network, the devices are learnt again as "
+                    "they rejoin, and `han-agent radio restore` puts a JSON backup from "
+                    f"{self.state_dir / 'backups'} onto a blank radio"
+                ) from None
             except Exception as exc:
                 self.failures += 1
                 self._fault(exc)

@@ -173,3 +173,20 @@ def test_a_configured_device_removed_by_ccs02_stays_removed_after_a_restart(
     assert ChfDeviceLog(tmp_path, configured).admits(meter)
     saved = json.loads((tmp_path / "device-log.json").read_text())
     assert saved == {"format": 1, "added": [], "removed": []}
+
+
+def test_corrupt_zigpy_database_stops_startup(tmp_path: Path) -> None:
+    # Not a radio fault to retry for ever: the database is state, and retrying cannot mend it.
+    config = _config(tmp_path)
+    # The uplink is already trying its (absent) broker when the radio opens: errors only.
+    config.write_text(config.read_text().replace('level = "warning"', 'level = "error"'))
+    path = tmp_path / "state" / "zigbee.db"
+    path.parent.mkdir()
+    path.write_bytes(GARBAGE)
+    result = _run(config)
+    assert result.returncode == EX_DATAERR, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"state error: {path}: zigpy's network and device database")
+    assert "move it aside to start without it" in line
+    assert path.read_bytes() == GARBAGE
