@@ -19,6 +19,7 @@ from test_e2e import running_hub
 
 from agent.config import load_config
 from agent.consent import Mode
+from agent.hub import Hub
 from agent.lab import LabCommand
 from gbcs.frame import Cra, parse_frame
 from hal.sim.gsme import SimGsme
@@ -36,6 +37,18 @@ async def until(check: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def joined_gsme(hub: Hub) -> SimGsme:
+    """The GSME on the device log, joined, initialised and with its tunnel to the hub open."""
+    assert hub.app is not None
+    hub.device_log.add(GSME, GOOD_CODE)
+    gsme = SimGsme(GSME, 0x1A0C)
+    hub.app.attach(gsme)  # type: ignore[attr-defined]
+    await until(lambda: hub.gsme.is_gsme(GSME), "the GSME to be initialised")
+    gsme.request_tunnel()
+    await until(lambda: gsme.tunnel_id is not None, "the GSME's tunnel")
+    return gsme
+
+
 async def test_gsme_queue_served_on_poll_and_expiry_reported(
     tmp_path: Path, broker: Broker
 ) -> None:
@@ -46,13 +59,7 @@ async def test_gsme_queue_served_on_poll_and_expiry_reported(
         recording(broker.host, broker.port, f"{base}/#") as rec,
         running_hub(config) as (hub, lab),
     ):
-        assert hub.app is not None
-        hub.device_log.add(GSME, GOOD_CODE)
-        gsme = SimGsme(GSME, 0x1A0C)
-        hub.app.attach(gsme)  # type: ignore[attr-defined]
-        await until(lambda: hub.gsme.is_gsme(GSME), "the GSME to be initialised")
-        gsme.request_tunnel()
-        await until(lambda: gsme.tunnel_id is not None, "the GSME's tunnel")
+        gsme = await joined_gsme(hub)
 
         first = lab.supplier.command(GSME, READ_FIRMWARE)
         second = lab.supplier.command(GSME, READ_FIRMWARE)
@@ -137,13 +144,7 @@ async def test_a_switch_to_restricted_withdraws_what_the_gsme_has_not_collected(
         running_hub(config) as (hub, lab),
         aiomqtt.Client(broker.host, broker.port) as wan,
     ):
-        assert hub.app is not None
-        hub.device_log.add(GSME, GOOD_CODE)
-        gsme = SimGsme(GSME, 0x1A0C)
-        hub.app.attach(gsme)  # type: ignore[attr-defined]
-        await until(lambda: hub.gsme.is_gsme(GSME), "the GSME to be initialised")
-        gsme.request_tunnel()
-        await until(lambda: gsme.tunnel_id is not None, "the GSME's tunnel")
+        gsme = await joined_gsme(hub)
         read = lab.supplier.command(GSME, READ_REGISTERS)
         firmware = lab.supplier.command(GSME, READ_FIRMWARE)
         for rid, frame in (("w-read", read), ("w-fw", firmware)):
