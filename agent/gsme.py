@@ -8,22 +8,32 @@ oldest command, `nn` being how many still wait after it, or `02 00` alone when n
 GSME sends as PUT (its responses and alerts) goes upstream like any meter's frame. A command that
 expires unpolled is dropped and reported: `on_expired(entry)` (the hub answers the request on
 down/result and raises its signed 0x00D5 failure-to-deliver alert).
+
+The queues survive a restart: every change is written atomically to `<state>/gsme-queue.json`
+(commands to a GSME are rare, so each is one small write), with each command's expiry in
+wall-clock time. At start the commands wait again for their GSME's next GET (new ones queue
+behind them once zigpy knows the GSME again); a command that expired while the hub was down
+is reported as expired at start. A file that cannot be read stops start-up
+(StateError): dropping it would lose commands a supplier was told are queued.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import zigpy.types as t
 
+from agent.state import StateError, atomic_write_json
 from gbcs import tunnel
-from gbcs.frame import Frame
+from gbcs.frame import Frame, parse_frame
 from gbcs.wire import FrameError
 from hal.tunneling import MAX_INCOMING_TRANSFER_SIZE, PROTOCOL_GB_HRGP, Tunneling, TunnelStatus
 
@@ -68,6 +78,8 @@ class GsmeServer:
         expiry: float = DEFAULT_EXPIRY_S,
         max_queued: int = DEFAULT_MAX_QUEUED,
         clock: Callable[[], float] = time.monotonic,
+        path: Path | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.admit = admit
         self.on_frame = on_frame
@@ -80,6 +92,18 @@ class GsmeServer:
         self._next_tunnel_id = 0x100
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.path = path  # where the queues are kept; None: in memory only
+        self.wall_clock = wall_clock
+        if path is not None and path.exists():
+            for eui64, queue in self._load(path).items():
+                self.meters[eui64] = GsmeState(eui64, cluster=None, queue=queue)
+
+    def start(self) -> None:
+        """Once the hub can answer: report what expired while it was down, and keep sweeping."""
+        for state in list(self.meters.values()):
+            self._expire(state)
+        if self._sweeper is None and self.meters:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -127,6 +151,7 @@ class GsmeServer:
         now = self.clock()
         entry = Queued(request_id, device, frame, now, now + self.expiry)
         state.queue.append(entry)
+        self._save()
         return entry
 
     def withdraw(self, keep: Callable[[Queued], bool]) -> list[Queued]:
@@ -140,11 +165,14 @@ class GsmeServer:
             for entry in state.queue:
                 (kept if keep(entry) else withdrawn).append(entry)
             state.queue = kept
+        if withdrawn:
+            self._save()
         return withdrawn
 
     def _expire(self, state: GsmeState) -> None:
         assert state.queue is not None
         now = self.clock()
+        expired = []
         while state.queue and state.queue[0].expires_at <= now:
             entry = state.queue.popleft()
             state.expired += 1
@@ -154,7 +182,55 @@ class GsmeServer:
                 entry.request_id,
                 self.expiry,
             )
+            expired.append(entry)
+        if expired:
+            self._save()  # before the answers: a crash then repeats no expiry
+        for entry in expired:
             self.on_expired(entry)
+
+    # -- kept across restarts -----------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        now, wall = self.clock(), self.wall_clock()
+        queued = [
+            {
+                "request_id": entry.request_id,
+                "device": entry.device.hex().upper(),
+                "frame": entry.frame.raw.hex().upper(),
+                "queued_at": wall - (now - entry.queued_at),
+                "expires_at": wall + (entry.expires_at - now),
+            }
+            for state in self.meters.values()
+            for entry in state.queue or ()
+        ]
+        atomic_write_json(self.path, {"format": 1, "queued": queued})
+
+    def _load(self, path: Path) -> dict[bytes, deque[Queued]]:
+        now, wall = self.clock(), self.wall_clock()
+        queues: dict[bytes, deque[Queued]] = {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            for item in data["queued"]:
+                device = bytes.fromhex(item["device"])
+                if len(device) != 8:
+                    raise ValueError(f"device {item['device']!r} is not an EUI-64")
+                entry = Queued(
+                    str(item["request_id"]),
+                    device,
+                    parse_frame(bytes.fromhex(item["frame"])),
+                    now - (wall - float(item["queued_at"])),
+                    now - (wall - float(item["expires_at"])),
+                )
+                queues.setdefault(device, deque()).append(entry)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # FrameError is a ValueError
+            raise StateError(
+                f"state error: {path}: not the GSME queues ({exc}); restore it from a backup, "
+                "or move it aside to start with empty queues (the commands in it are then "
+                "neither delivered nor reported)"
+            ) from None
+        return queues
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -220,6 +296,8 @@ class GsmeServer:
         assert state.queue is not None
         self._expire(state)
         entry = state.queue.popleft() if state.queue else None
+        if entry is not None:
+            self._save()
         message = entry.frame.raw if entry is not None else b""
         payload = tunnel.get_response(min(len(state.queue), 0xFF), message)
         self._reply(

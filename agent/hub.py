@@ -176,6 +176,7 @@ class Hub:
             self._gsme_expired,
             expiry=config.gsme.queue_expiry,
             max_queued=config.gsme.max_queued,
+            path=config.state_dir / "gsme-queue.json",
         )
         self.health.add_section("gsme", self.gsme.stats)
         self.joins = JoinManager(self.device_log.entries, lambda: self.radio.app)
@@ -188,6 +189,7 @@ class Hub:
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         await self.outbox.open()
+        self.gsme.start()  # what expired while the hub was down is answered now
         self.uplink.set_retained("bridge/info", self._info())
         self.uplink.set_retained("consent", self._consent_payload())
         self._uplink_task = asyncio.get_running_loop().create_task(self.uplink.run())

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from conftest import Broker, write_config
 from mqtt_helpers import recording
 from test_consent_mqtt import TRUST_LAB, ask, signed
@@ -21,6 +23,7 @@ from agent.config import load_config
 from agent.consent import Mode
 from agent.hub import Hub
 from agent.lab import LabCommand
+from agent.state import StateError
 from gbcs.frame import Cra, parse_frame
 from hal.sim.gsme import SimGsme
 
@@ -168,3 +171,61 @@ async def test_a_switch_to_restricted_withdraws_what_the_gsme_has_not_collected(
     assert queued_after == 1
     assert gsme.get_responses[0] == (0, firmware)  # the read is gone; the firmware read stays
     assert [c.raw for c in gsme.commands_received] == [firmware]
+
+
+async def test_the_gsme_queue_survives_a_restart(tmp_path: Path, broker: Broker) -> None:
+    # A supplier told "queued" must get the command delivered, or hear it expired, even if the
+    # hub restarts meanwhile: one command is served after the restart, the other expires while
+    # the hub is down and is reported at the next start.
+    extra = "[gsme]\nqueue_expiry = 3\n"
+    config = load_config(write_config(tmp_path, broker, mode="restricted", extra=extra))
+    base = f"test/{config.hub_id}"
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (hub, lab),
+    ):
+        await joined_gsme(hub)
+        kept = lab.supplier.command(GSME, READ_FIRMWARE)
+        await send_down(broker, base, "r-1", GSME, kept)
+        await rec.wait_for(lambda _m: result(rec, "r-1") is not None, timeout=10)
+    saved = json.loads((config.state_dir / "gsme-queue.json").read_text())
+    assert [q["request_id"] for q in saved["queued"]] == ["r-1"]
+
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (hub, _lab),
+    ):
+        assert hub.gsme.stats()[GSME.hex().upper()]["queued"] == 1  # type: ignore[index]
+        gsme = await joined_gsme(hub)
+        gsme.poll()
+        await until(lambda: len(gsme.get_responses) == 1, "the GET-RESPONSE")
+        await rec.wait_for(
+            lambda _m: any(m.json()["status"] == "delivered" for m in rec.on("/down/result")), 10
+        )
+        expiring = lab.supplier.command(GSME, READ_FIRMWARE)
+        await send_down(broker, base, "r-2", GSME, expiring)
+        await rec.wait_for(lambda _m: result(rec, "r-2") is not None, timeout=10)
+    assert gsme.get_responses[0] == (0, kept)
+    await asyncio.sleep(3.5)  # r-2 expires while no hub runs
+
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (hub, _lab),
+    ):
+        await rec.wait_for(
+            lambda _m: any(m.json()["status"] == "expired" for m in rec.on("/down/result")), 10
+        )
+        await rec.wait_for(lambda _m: len(hub_frames(rec, hub)) >= 1, timeout=10)
+    [expired] = [m.json() for m in rec.on("/down/result") if m.json()["status"] == "expired"]
+    assert expired["id"] == "r-2"
+    assert [f.message_code for _t, f in hub_frames(rec, hub)] == [0x00D5]
+    assert json.loads((config.state_dir / "gsme-queue.json").read_text())["queued"] == []
+
+
+def test_unreadable_gsme_queues_stop_start_up(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, None, mode="restricted"))
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    path = config.state_dir / "gsme-queue.json"
+    path.write_text('{"format": 1, "queued": [{"request_id": "x", "device": "00DB"}]}')
+    with pytest.raises(StateError, match=r"^state error: .*gsme-queue\.json: not the GSME queues"):
+        Hub(config)
