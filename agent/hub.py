@@ -149,7 +149,9 @@ class Hub:
         self.device_log = ChfDeviceLog(config.state_dir, config.devices)
         self.device_log.on_admit = self._admitted
         self.hub_key = hub_key.load_or_create(config.state_dir)
-        self.hub_alerts = HubAlerts(self.hub_eui64, self.hub_key)
+        self.hub_alerts = HubAlerts(
+            self.hub_eui64, self.hub_key, state_path=config.state_dir / "hub-counter.json"
+        )
         self.hub_commands = HubCommands(self)
         self.health.add_section("device_log", self.hub_commands.stats)
         self.firmware = FirmwareService(

@@ -9,17 +9,24 @@
   never by its content.
 
 All are addressed to the Access Control Broker, as the CHF's alerts are. Counters start at the
-current time in milliseconds and only increase, so a restart never reuses one.
+current time in milliseconds and only increase. A restart must never reuse one (the WAN would
+take the alert for a duplicate of an old one, by its dedup id), and a Pi has no clock that runs
+while it is off: after a reboot its time can be behind until NTP answers. So the hub also keeps
+a high-water mark in `<state>/hub-counter.json`, reserved COUNTER_BLOCK counters ahead and
+written before any of them is used; a start takes the greater of the clock and that mark.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.state import StateError, atomic_write_json
 from gbcs import chf_commands, payloads, signature
 from gbcs.frame import Cra, Frame, build_frame
 
@@ -33,6 +40,8 @@ FAILURE_TO_DELIVER_ALERT = 0x8F84
 CCS08 = 0x0128
 TRANSFER_SUCCESS = 0x8F8A
 TRANSFER_FAIL = 0x8F89
+COUNTER_BLOCK = 1000
+"""Counters reserved per write of the high-water mark: one small write per thousand alerts."""
 
 
 class HubAlerts:
@@ -41,14 +50,22 @@ class HubAlerts:
         hub_eui64: bytes,
         key: ec.EllipticCurvePrivateKey,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        state_path: Path | None = None,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.hub_eui64 = hub_eui64
         self._key = key
         self.clock = clock
-        self.counter = int(time.time() * 1000)
+        self._state_path = state_path
+        self._reserved = _load_mark(state_path) if state_path is not None else 0
+        self.counter = max(now_ms(), self._reserved)
 
     def _alert(self, message_code: int, alert_code: int, extra: bytes) -> bytes:
         self.counter += 1
+        if self._state_path is not None and self.counter > self._reserved:
+            self._reserved = self.counter + COUNTER_BLOCK
+            atomic_write_json(self._state_path, {"reserved_up_to": self._reserved})
         return build_frame(
             cra=Cra.ALERT,
             counter=self.counter,
@@ -108,3 +125,19 @@ def _der(tag: int, value: bytes) -> bytes:
     n = len(value)
     length = bytes([n]) if n < 0x80 else bytes([0x81, n])
     return bytes([tag]) + length + value
+
+
+def _load_mark(path: Path) -> int:
+    """The counter every earlier run stayed below (0 if none was kept)."""
+    if not path.exists():
+        return 0
+    try:
+        mark = json.loads(path.read_text(encoding="utf-8"))["reserved_up_to"]
+        if type(mark) is not int or mark < 0:
+            raise ValueError("reserved_up_to must be a non-negative integer")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StateError(
+            f"state error: {path}: unreadable ({exc}); the hub's alert counters must never go "
+            "back, so restore it from a backup; move it aside only if this hub's clock is right"
+        ) from None
+    return mark
