@@ -20,7 +20,6 @@ is reported as expired at start. A file that cannot be read stops start-up
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -31,7 +30,7 @@ from typing import Any
 
 import zigpy.types as t
 
-from agent.state import StateError, atomic_write_json
+from agent.state import atomic_write_json, load_json_state
 from gbcs import tunnel
 from gbcs.frame import Frame, parse_frame
 from gbcs.wire import FrameError
@@ -208,28 +207,27 @@ class GsmeServer:
         atomic_write_json(self.path, {"format": 1, "queued": queued})
 
     def _load(self, path: Path) -> dict[bytes, deque[Queued]]:
+        advice = (
+            "restore it from a backup, or move it aside to start with empty queues (the "
+            "commands in it are then neither delivered nor reported)"
+        )
+        return load_json_state(path, self._queues_of, advice) or {}
+
+    def _queues_of(self, data: Any) -> dict[bytes, deque[Queued]]:
         now, wall = self.clock(), self.wall_clock()
         queues: dict[bytes, deque[Queued]] = {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for item in data["queued"]:
-                device = bytes.fromhex(item["device"])
-                if len(device) != 8:
-                    raise ValueError(f"device {item['device']!r} is not an EUI-64")
-                entry = Queued(
-                    str(item["request_id"]),
-                    device,
-                    parse_frame(bytes.fromhex(item["frame"])),
-                    now - (wall - float(item["queued_at"])),
-                    now - (wall - float(item["expires_at"])),
-                )
-                queues.setdefault(device, deque()).append(entry)
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # FrameError is a ValueError
-            raise StateError(
-                f"state error: {path}: not the GSME queues ({exc}); restore it from a backup, "
-                "or move it aside to start with empty queues (the commands in it are then "
-                "neither delivered nor reported)"
-            ) from None
+        for item in data["queued"]:
+            device = bytes.fromhex(item["device"])
+            if len(device) != 8:
+                raise ValueError(f"device {item['device']!r} is not an EUI-64")
+            entry = Queued(
+                str(item["request_id"]),
+                device,
+                parse_frame(bytes.fromhex(item["frame"])),  # FrameError is a ValueError
+                now - (wall - float(item["queued_at"])),
+                now - (wall - float(item["expires_at"])),
+            )
+            queues.setdefault(device, deque()).append(entry)
         return queues
 
     async def _sweep_forever(self) -> None:

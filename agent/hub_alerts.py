@@ -18,15 +18,15 @@ written before any of them is used; a start takes the greater of the clock and t
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.state import StateError, atomic_write_json
+from agent.state import atomic_write_json, load_json_state
 from gbcs import chf_commands, payloads, signature
 from gbcs.frame import Cra, Frame, build_frame
 
@@ -129,15 +129,15 @@ def _der(tag: int, value: bytes) -> bytes:
 
 def _load_mark(path: Path) -> int:
     """The counter every earlier run stayed below (0 if none was kept)."""
-    if not path.exists():
-        return 0
-    try:
-        mark = json.loads(path.read_text(encoding="utf-8"))["reserved_up_to"]
-        if type(mark) is not int or mark < 0:
-            raise ValueError("reserved_up_to must be a non-negative integer")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StateError(
-            f"state error: {path}: unreadable ({exc}); the hub's alert counters must never go "
-            "back, so restore it from a backup; move it aside only if this hub's clock is right"
-        ) from None
+    advice = (
+        "the hub's alert counters must never go back, so restore it from a backup; move it "
+        "aside only if this hub's clock is right"
+    )
+    return load_json_state(path, _mark_of, advice) or 0
+
+
+def _mark_of(data: Any) -> int:
+    mark = data["reserved_up_to"]
+    if type(mark) is not int or mark < 0:
+        raise ValueError("reserved_up_to must be a non-negative integer")
     return mark

@@ -18,7 +18,6 @@ and the ACB's key-agreement keys, which this hub does not hold): whoever can pub
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import zigpy.device
 import zigpy.types
 
-from agent.state import StateError, atomic_write_json
+from agent.state import atomic_write_json, load_json_state
 from gbcs import chf_commands, signature
 from gbcs.frame import Cra, Frame, build_frame
 
@@ -151,17 +150,17 @@ class HubCommands:
 
 
 def _load_counters(path: Path) -> dict[str, int]:
-    if not path.exists():
-        return {}
-    try:
-        counters = json.loads(path.read_text(encoding="utf-8"))["last_counter"]
-        if not isinstance(counters, dict) or not all(
-            isinstance(k, str) and type(v) is int for k, v in counters.items()
-        ):
-            raise ValueError("last_counter must map originators to integers")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StateError(
-            f"state error: {path}: unreadable ({exc}); the hub will not forget which "
-            "commands it has actioned, so move it aside only if no old command can be replayed"
-        ) from None
+    advice = (
+        "the hub will not forget which commands it has actioned, so move it aside only if no "
+        "old command can be replayed"
+    )
+    return load_json_state(path, _counters_of, advice) or {}
+
+
+def _counters_of(data: Any) -> dict[str, int]:
+    counters = data["last_counter"]
+    if not isinstance(counters, dict) or not all(
+        isinstance(k, str) and type(v) is int for k, v in counters.items()
+    ):
+        raise ValueError("last_counter must map originators to integers")
     return counters

@@ -227,5 +227,5 @@ def test_unreadable_gsme_queues_stop_start_up(tmp_path: Path) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     path = config.state_dir / "gsme-queue.json"
     path.write_text('{"format": 1, "queued": [{"request_id": "x", "device": "00DB"}]}')
-    with pytest.raises(StateError, match=r"^state error: .*gsme-queue\.json: not the GSME queues"):
+    with pytest.raises(StateError, match=r"^state error: .*gsme-queue\.json: unreadable"):
         Hub(config)
