@@ -3,7 +3,8 @@
 The request is JSON: {"transaction": any, "image": base64 of the OTA file, "targets": [EUI-64
 hex, ...]}. The image's Supplier signature must verify against a key in the consent trust store
 before anything else happens: a forged or tampered image is refused (and logged) without being
-stored or sent. A verified image is kept in `<state_dir>/firmware/<sha256>.ota` and served to
+stored or sent. A verified image is kept in `<state_dir>/firmware/<sha256>.ota` (the latest
+IMAGES_KEPT only; older ones are removed when a new one is stored) and served to
 each target with zigpy's own OTA server (`zigpy.ota.manager.update_firmware`: image notify, query
 next image, image blocks, upgrade end). The Device-level `update_firmware` is not used: after the
 transfer it sleeps 10 s twice to read the version back and re-interviews; the CHF does neither
@@ -38,6 +39,10 @@ LOGGER = logging.getLogger(__name__)
 
 TRANSFER_RESULT_SUCCESS = 0
 TRANSFER_RESULT_FAILURE = 3
+
+
+IMAGES_KEPT = 3
+"""Verified images kept in `<state_dir>/firmware`, the newest first."""
 
 
 class GbcsOtaFile(zigpy.ota.image.BaseOTAImage):
@@ -140,7 +145,25 @@ class FirmwareService:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(image.raw)
         tmp.replace(path)
+        self._prune(keep=path)
         return path
+
+    def _prune(self, keep: Path) -> None:
+        """Only the latest IMAGES_KEPT images stay: an unattended hub would otherwise fill its
+        SD card with every image it was ever sent. Runs only when no distribution is in
+        progress (there is one at a time), so no image being served is removed."""
+        older = sorted(
+            (p for p in self.dir.glob("*.ota") if p != keep),
+            key=lambda p: p.stat().st_mtime_ns,
+            reverse=True,
+        )
+        for stale in older[IMAGES_KEPT - 1 :]:
+            stale.unlink(missing_ok=True)
+            LOGGER.info(
+                "removed the stored firmware image %s (older than the latest %d)",
+                stale.name,
+                IMAGES_KEPT,
+            )
 
     async def _distribute(
         self, transaction: object, image: FirmwareImage, path: Path, euis: list[bytes]

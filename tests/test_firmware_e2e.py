@@ -23,12 +23,13 @@ from mqtt_helpers import Recorder, recording
 from test_device_log_e2e import hub_frames, result, send_down
 from test_e2e import running_hub
 
+from agent import firmware
 from agent.config import load_config
 from agent.hub import Hub
 from gbcs import signature
 from gbcs.alert_details import FirmwareReceipt, FirmwareTransfer, alert_detail
 from gbcs.alerts import alert_code_from_payload
-from gbcs.firmware_image import build_image
+from gbcs.firmware_image import build_image, parse_image
 from gbcs.frame import Cra, build_frame, parse_frame
 from hal.sim.esme import LAB_MAC_KEY
 
@@ -292,3 +293,22 @@ def test_progress_bar_on_a_terminal() -> None:
     assert text.startswith("\r[#######-----------------------]  25.0% 00DB1234567890A0")
     assert "\r[##############################] 100.0% 00DB1234567890A0 transferred" in text
     assert text.endswith("200/200 bytes\n")
+
+
+async def test_only_the_latest_images_are_kept(tmp_path: Path, broker: Broker) -> None:
+    # An unattended hub must not fill its SD card with every image it was ever sent.
+    config = load_config(write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB))
+    base = f"test/{config.hub_id}"
+    absent = bytes.fromhex("00DB12345678ABCD")  # not on the HAN: stored, then reported failed
+    images = [signed_image(os.urandom(200), version=NEW_VERSION + n) for n in range(4)]
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (_hub, _lab),
+    ):
+        for n, image in enumerate(images):
+            await request_firmware(broker, base, f"img-{n}", image, absent)
+            await rec.wait_for(lambda _m, n=n: answer(rec, f"img-{n}") is not None, timeout=10)
+    stored = sorted(p.name for p in (config.state_dir / "firmware").iterdir())
+    expected = sorted(f"{parse_image(image).image_hash.hex()}.ota" for image in images[1:])
+    assert stored == expected
+    assert firmware.IMAGES_KEPT == 3
