@@ -17,13 +17,12 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.device_log import DeviceLogEntry, parse_entry
-from agent.state import StateError, atomic_write_json
+from agent.state import atomic_write_json, load_json_state
 
 STATE_FILE = "device-log.json"
 
@@ -38,32 +37,21 @@ class ChfDeviceLog:
         # Told of every newly admitted EUI-64, so a device zigpy already knows (it will not be
         # interviewed again) gets its tunnel as soon as it is on the log.
         self.on_admit: Callable[[bytes], None] | None = None
-        if self.path.exists():
-            added, self._removed = self._load()
-            for entry in added:
-                self._entries.setdefault(entry.eui64, entry)
-            for eui64 in self._removed:
-                self._entries.pop(eui64, None)
+        added, self._removed = self._load()
+        for entry in added:
+            self._entries.setdefault(entry.eui64, entry)
+        for eui64 in self._removed:
+            self._entries.pop(eui64, None)
 
     def _load(self) -> tuple[list[DeviceLogEntry], set[str]]:
         """The entries CCS01 added and the installed EUI-64s CCS02 removed, as saved;
         StateError if the file is not such a log."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("added", []), list):
-                raise ValueError('expected a JSON object with a list "added"')
-            removed = data.get("removed", [])
-            if not isinstance(removed, list) or not all(
-                isinstance(eui, str) and len(eui) == 16 and eui == eui.upper() for eui in removed
-            ):
-                raise ValueError('"removed" must be a list of EUI-64s (16 upper-case hex digits)')
-            return [parse_entry(item) for item in data.get("added", [])], set(removed)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise StateError(
-                f"state error: {self.path}: not a device log ({exc}); restore it from a backup, "
-                "or move it aside to start with only the config's [[devices]] (devices added "
-                "by CCS01 must then be added again)"
-            ) from None
+        advice = (
+            "restore it from a backup, or move it aside to start with only the config's "
+            "[[devices]] (devices added by CCS01 must then be added again)"
+        )
+        loaded = load_json_state(self.path, _saved_log, advice, problem="not a device log")
+        return loaded if loaded is not None else ([], set())
 
     @property
     def entries(self) -> tuple[DeviceLogEntry, ...]:
@@ -117,3 +105,14 @@ class ChfDeviceLog:
 
     def stats(self) -> dict[str, Any]:
         return {"entries": sorted(self._entries), "changes": self.changes}
+
+
+def _saved_log(data: Any) -> tuple[list[DeviceLogEntry], set[str]]:
+    if not isinstance(data, dict) or not isinstance(data.get("added", []), list):
+        raise ValueError('expected a JSON object with a list "added"')
+    removed = data.get("removed", [])
+    if not isinstance(removed, list) or not all(
+        isinstance(eui, str) and len(eui) == 16 and eui == eui.upper() for eui in removed
+    ):
+        raise ValueError('"removed" must be a list of EUI-64s (16 upper-case hex digits)')
+    return [parse_entry(item) for item in data.get("added", [])], set(removed)

@@ -93,7 +93,7 @@ class GsmeServer:
         self._sweeper: asyncio.Task[None] | None = None
         self.path = path  # where the queues are kept; None: in memory only
         self.wall_clock = wall_clock
-        if path is not None and path.exists():
+        if path is not None:
             for eui64, queue in self._load(path).items():
                 self.meters[eui64] = GsmeState(eui64, cluster=None, queue=queue)
 

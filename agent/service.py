@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from agent import gc_policy
@@ -76,11 +76,10 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         view = None if self.quiet else make_view()
         try:
-            hub = Hub(self.config, view=view)
-        except BaseException as exc:
+            with self._state_os_errors():
+                hub = Hub(self.config, view=view)
+        except BaseException:
             close_view(view)
-            if isinstance(exc, OSError) and (error := self._state_os_error(exc)) is not None:
-                raise error from None
             raise
         bind_view(view, hub)
         if self.logs is not None:
@@ -89,7 +88,8 @@ class Service:
         tasks: list[asyncio.Task[None]] = []
         try:
             try:
-                await self._start_hub(hub)
+                with self._state_os_errors():
+                    await hub.start()
                 if self.config.lab.enabled:
                     lab = Lab(hub, self.config.lab)
                     await lab.start()
@@ -134,11 +134,12 @@ class Service:
                 LOGGER.error("stop did not complete cleanly: %s: %s", type(exc).__name__, exc)
         return 0
 
-    async def _start_hub(self, hub: Hub) -> None:
-        """`hub.start()`, with the state directory it cannot use said as a StateError (the
-        outbox says its own). The file is left as it is."""
+    @contextlib.contextmanager
+    def _state_os_errors(self) -> Iterator[None]:
+        """An OSError on the state directory or a file in it, said as a StateError naming the
+        file (the file is left as it is); any other error as it is."""
         try:
-            await hub.start()
+            yield
         except OSError as exc:
             error = self._state_os_error(exc)
             if error is None:

@@ -26,16 +26,19 @@ class StateError(Exception):
     """A state file that exists but cannot be trusted; the hub does not start on it."""
 
 
-def load_json_state(path: Path, parse: Callable[[Any], T], advice: str) -> T | None:
+def load_json_state(
+    path: Path, parse: Callable[[Any], T], advice: str, problem: str = "unreadable"
+) -> T | None:
     """`parse` of the JSON in a state file, or None when there is no file. A file that cannot
     be read as what `parse` expects (it raises ValueError, KeyError or TypeError) is a
-    StateError naming it, with `advice`: what to do, and what moving it aside would cost."""
+    StateError naming it and the `problem`, with `advice`: what to do, and what moving it
+    aside would cost."""
     if not path.exists():
         return None
     try:
         return parse(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StateError(f"state error: {path}: unreadable ({exc}); {advice}") from None
+        raise StateError(f"state error: {path}: {problem} ({exc}); {advice}") from None
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
