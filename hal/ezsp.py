@@ -6,12 +6,17 @@ address the CHF on the SE profile, zigpy answers from the endpoint it was addres
 virtual radio's coordinator has the same endpoint. bellows needs an endpoint 1 to exist (its group
 handling lives there); the Green Power endpoint is kept because zigpy's GP support expects it, and
 the ZLL endpoint is dropped (nothing on a GB HAN speaks ZLL).
+
+bellows' serial connect is made safe to cancel here too (see `_uart_connect_to_its_end`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
+import bellows.uart
 import zigpy.profiles.zgp
 import zigpy.zdo.types as zdo_t
 import zigpy.zgp.types
@@ -25,6 +30,30 @@ PROFILE_SMART_ENERGY = 0x0109
 DEVICE_TYPE_ESP = 0x0500  # Energy Service Portal: the role a GB CH plays on the HAN
 HUB_INPUT_CLUSTERS = (0x0000, 0x000A, 0x0019, 0x0700, 0x0703, 0x0704, 0x0800)
 HUB_OUTPUT_CLUSTERS = (0x0702, 0x0704, 0x0800)
+
+_bellows_uart_connect = bellows.uart.connect
+
+
+async def _uart_connect_to_its_end(config: Any, api: Any, use_thread: bool = True) -> Any:
+    """bellows' `uart.connect`, run to its end even when cancelled, then closed.
+
+    bellows starts its serial thread (a non-daemon executor thread running an event loop) and
+    stops it only after an exception, not after a cancellation: a hub stopped, or an open attempt
+    timed out, in that moment left the thread running and the process could never exit. The
+    connect only opens the port and waits for the transport (milliseconds, or an error), so the
+    cancellation waits for it and then closes the port, which ends the thread.
+    """
+    connecting = asyncio.ensure_future(_bellows_uart_connect(config, api, use_thread=use_thread))
+    try:
+        return await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            gateway = await connecting
+            await gateway.disconnect()
+        raise
+
+
+bellows.uart.connect = _uart_connect_to_its_end  # bellows.ezsp calls it through the module
 
 
 def hub_endpoint() -> zdo_t.SimpleDescriptor:

@@ -87,16 +87,43 @@ async def open_radio(
 ) -> zigpy.application.ControllerApplication:
     """Open the radio, form or restore the network, and return the running application.
 
-    Safe to cancel (a caller's timeout): the half-open radio and the database are closed before
-    the cancellation goes on, so a retry finds the serial port and the database free. zigpy's own
-    `startup` cleans up only after an exception, not after a cancellation.
+    Safe to cancel (a caller's timeout, a stop while retrying): the half-open radio and the
+    database are closed before the cancellation goes on, so a retry finds the serial port and the
+    database free and the process can exit. zigpy's own `startup` cleans up only after an
+    exception, not after a cancellation.
     """
-    cls = radio_class(settings.type)
-    app = await cls.new(zigpy_config(settings, state_dir), start_radio=False)
+    app = await load_radio_app(settings, state_dir)
     try:
         await app.startup(auto_form=auto_form)
     except BaseException:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(app.shutdown())
+        await _shut_down(app)
         raise
     return app
+
+
+async def load_radio_app(
+    settings: RadioSettings, state_dir: Path
+) -> zigpy.application.ControllerApplication:
+    """The application with its database loaded and the radio not yet connected: zigpy's
+    `new(start_radio=False)`, run to its end even when cancelled.
+
+    The database runs in an aiosqlite thread that is not a daemon. Cut off half-way, the
+    connection is never closed, its thread never ends, and the interpreter waits for it at exit
+    for ever: a hub told to stop while retrying a missing dongle hung. Loading takes
+    milliseconds, so a cancellation waits for it, closes the application and then goes on.
+    """
+    app = radio_class(settings.type)(zigpy_config(settings, state_dir))
+    loading = asyncio.ensure_future(app._load_db())  # what ControllerApplication.new awaits
+    try:
+        await asyncio.shield(loading)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await loading
+        await _shut_down(app)
+        raise
+    return app
+
+
+async def _shut_down(app: zigpy.application.ControllerApplication) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.shield(app.shutdown())

@@ -20,7 +20,7 @@ from pathlib import Path
 from agent.config import Config, ConfigError, load_config
 from agent.radio_backup import backup_now, read_backup, write_backup
 from hal.ports import system_candidates
-from hal.radio import RadioSettings, open_radio, radio_class, zigpy_config
+from hal.radio import RadioSettings, load_radio_app, open_radio
 from hal.radio_check import check_radio
 from hal.radio_errors import explain
 
@@ -138,9 +138,7 @@ async def _restore(config: Config, file: Path) -> int:
         return 1
     settings = radio_settings(config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    app = await radio_class(settings.type).new(
-        zigpy_config(settings, config.state_dir), start_radio=False
-    )
+    app = await load_radio_app(settings, config.state_dir)
     try:
         await app.connect()
         try:
