@@ -13,14 +13,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from conftest import PROFILE, ROOT, Broker, write_config
 from mqtt_helpers import recording
 from test_consent_mqtt import TRUST_LAB, signed
 
+from agent.commands.run import say_threads_left
 from agent.config import load_config
 from agent.consent import Mode
 
@@ -122,6 +125,7 @@ async def test_ready_pings_fault_and_stopping(tmp_path: Path, broker: Broker) ->
         notify.sock.close()
     assert "withholding the systemd watchdog ping: radio fault" in err
     assert "<3>ERROR agent.radio_supervisor: radio lost" in err
+    assert "cannot exit" not in err, "every thread stopped with the hub"
 
 
 async def test_sighup_reloads_the_profile_without_a_restart(tmp_path: Path, broker: Broker) -> None:
@@ -174,6 +178,7 @@ async def test_sighup_reloads_the_profile_without_a_restart(tmp_path: Path, brok
     assert err.count("agent.hub: hub ") == 1, "one start: the radio was not reopened"
     assert f"reloaded: profile {after['name']} v{version + 1}" in err
     assert "reload refused, running settings kept: config error:" in err
+    assert "cannot exit" not in err
 
 
 async def test_no_ready_until_the_radio_is_open(tmp_path: Path, broker: Broker) -> None:
@@ -197,3 +202,21 @@ async def test_no_ready_until_the_radio_is_open(tmp_path: Path, broker: Broker) 
         err = _stop(agent)
         notify.sock.close()
     assert "not ready yet: radio fault: no serial port at /dev/ttyNOSUCH" in err
+    assert "cannot exit" not in err
+
+
+def test_a_thread_left_running_at_stop_is_named(caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, name="stuck-library-thread")
+    stuck.start()
+    try:
+        say_threads_left()
+    finally:
+        release.set()
+        stuck.join()
+    (record,) = [r for r in caplog.records if "cannot exit" in r.getMessage()]
+    assert record.levelname == "ERROR"
+    assert "stuck-library-thread" in record.getMessage()
+    caplog.clear()
+    say_threads_left()
+    assert "stuck-library-thread" not in caplog.text, "a thread that ended is not named"

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import threading
 from pathlib import Path
 
 from agent.config import Config, ConfigError, load_config
 from agent.logs import FORMATS, setup_logging
 
 NAME = "run"
+LOGGER = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,4 +48,26 @@ def run(args: argparse.Namespace) -> int:
     from agent.service import Service  # zigpy and friends load only when the hub runs
 
     service = Service(config, quiet=args.quiet, reread=lambda: _load(args), logs=logs)
-    return asyncio.run(service.serve())
+    try:
+        return asyncio.run(service.serve())
+    finally:
+        say_threads_left()
+
+
+def say_threads_left() -> None:
+    """Name any thread still running once the hub has stopped.
+
+    Python waits for every non-daemon thread before the process exits. A thread that a library
+    leaves running would keep a stopped hub alive until systemd kills it (TimeoutStopSec), with
+    nothing in the journal to say why. The hub and the outbox stop their own threads, and the
+    radio open is safe to cancel (hal/radio.py), so this line means a bug worth reporting.
+    """
+    left = [
+        thread.name
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.daemon
+    ]
+    if left:
+        LOGGER.error(
+            "stopped, but the process cannot exit: threads still running: %s", ", ".join(left)
+        )
