@@ -558,15 +558,21 @@ class Hub:
         only if the policy in force now lets it down. One it no longer does is taken out and
         answered `blocked`, as it would be if sent now."""
 
-        def decided(entry: Queued) -> Decision:
+        refusals: dict[int, Decision] = {}
+
+        def still_allowed(entry: Queued) -> bool:
             frame = entry.frame
-            return decide(
+            decision = decide(
                 frame, classify(frame), self.consent.mode, Direction.DOWNSTREAM, self.profile
             )
+            if not decision.forwarded:
+                refusals[id(entry)] = decision
+            return decision.forwarded
 
-        for entry in self.gsme.withdraw(lambda entry: decided(entry).forwarded):
+        for entry in self.gsme.withdraw(still_allowed):
             code = envelope.hex_code(entry.frame.message_code)
-            reason = f"{decided(entry).reason} (the policy changed while it waited for the GSME)"
+            why = refusals[id(entry)].reason
+            reason = f"{why} (the policy changed while it waited for the GSME)"
             LOGGER.info(
                 "request %s for GSME %s withdrawn: %s",
                 entry.request_id,
