@@ -109,6 +109,7 @@ class Config:
     log_level: str
     trust_dir: Path
     site: Site
+    acb_key_path: Path | None = None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     devices: tuple[DeviceLogEntry, ...] = ()
     gsme: GsmeConfig = field(default_factory=GsmeConfig)
@@ -241,6 +242,9 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
     },
     "trust": {
         "dir": Key(STR, "trust", "a directory of supplier public keys (PEM)"),
+        "acb_key": Key(
+            STR, "", "a path to the ACB's key-agreement public key or certificate (PEM), or ''"
+        ),
     },
     "site": {
         "network_managed": Key(BOOL, False, "true or false"),
@@ -427,6 +431,7 @@ def load_config(
         ),
         log_level=values["log"]["level"],
         trust_dir=base / values["trust"]["dir"],
+        acb_key_path=base / values["trust"]["acb_key"] if values["trust"]["acb_key"] else None,
         site=Site(
             network_managed=values["site"]["network_managed"],
             radio_teleswitched=values["site"]["radio_teleswitched"],

@@ -149,6 +149,7 @@ class Hub:
         self.device_log = ChfDeviceLog(config.state_dir, config.devices)
         self.device_log.on_admit = self._admitted
         self.hub_key = hub_key.load_or_create(config.state_dir)
+        self.hub_ka_key = hub_key.load_or_create(config.state_dir, hub_key.KA_KEY_FILE)
         self.hub_alerts = HubAlerts(
             self.hub_eui64, self.hub_key, state_path=config.state_dir / "hub-counter.json"
         )
@@ -338,6 +339,11 @@ class Hub:
                     "key_id": signature.key_id(self.hub_key.public_key()),
                     "public_key_pem": hub_key.public_pem(self.hub_key),
                 },
+                "hub_ka_key": {
+                    "key_id": signature.key_id(self.hub_ka_key.public_key()),
+                    "public_key_pem": hub_key.public_pem(self.hub_ka_key),
+                },
+                "commands_mac_checked": self.hub_commands.acb_key is not None,
                 "profile": {
                     "name": self.profile.name,
                     "version": self.profile.version,

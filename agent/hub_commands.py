@@ -6,13 +6,17 @@ going upstream through the policy like any device's. A device that appears on th
 being on the log is asked to leave, and a signed security alert (0x8F3E, naming it) goes up.
 Any other command to the hub is refused: this hub actions only its device-log commands.
 
-Before acting, the hub checks what it can of a command's origin: the GBCS recipient must be the
-hub itself, and the originator counter must be above the last one accepted from that originator
-(gbcs.md 6.3), persisted in `<state>/hub-commands.json`, so a replayed or reordered command is
-refused even across restarts. The hub does not verify the ACB's MAC (gbcs.md 6.2 needs the hub's
-and the ACB's key-agreement keys, which this hub does not hold): whoever can publish on
-`down/gbcs` can send it a fresh command, so that topic belongs behind the broker's ACL
-(docs/operations.md).
+Before acting, the hub checks a command's origin, in this order:
+1. the GBCS recipient must be the hub itself;
+2. with the ACB's key-agreement key configured (`[trust] acb_key`), the command must carry a MAC
+   made with the key the ACB and the hub share for it (gbcs.md 6.2, gbcs/mac_key.py: ECDH of the
+   ACB's KA key and the hub's own, `<state>/hub-ka-key.pem`, then the KDF over the header);
+3. the originator counter must be above the last one accepted from that originator (gbcs.md
+   6.3), persisted in `<state>/hub-commands.json`, so a replayed or reordered command is refused
+   even across restarts. A command refused at 1 or 2 does not move the counter on.
+Without `[trust] acb_key` step 2 is skipped, and whoever can publish on `down/gbcs` can send the
+hub a fresh command: a lab with the DCC's test frames has no ACB key. docs/operations.md says how
+to configure the key, and the broker ACL that guards the topic either way.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import zigpy.device
 import zigpy.types
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.config import Config, ConfigError
 from agent.state import atomic_write_json, load_json_state
-from gbcs import chf_commands, signature
-from gbcs.frame import Cra, Frame, build_frame
+from gbcs import chf_commands, mac_key, signature
+from gbcs.frame import Cra, Frame, build_frame, verify_mac
 
 if TYPE_CHECKING:
     from agent.hub import Hub
@@ -47,6 +55,7 @@ class HubCommands:
         self.refused_joins: deque[str] = deque(maxlen=REFUSALS_KEPT)  # the latest, oldest first
         self.refused_joins_total = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.acb_key = load_acb_key(hub.config)
         self._counters_path = hub.config.state_dir / "hub-commands.json"
         # originator EUI-64 (hex) -> the highest originator counter accepted from it
         self._last_counter = _load_counters(self._counters_path)
@@ -68,6 +77,15 @@ class HubCommands:
                 f"not to this hub ({hub_id.hex().upper()})"
             )
         originator = frame.originator.hex().upper()
+        unverified = self._mac_refusal(frame)
+        if unverified is not None:
+            LOGGER.warning(
+                "refused a command to the hub from %s (counter %d): %s",
+                originator,
+                frame.counter,
+                unverified,
+            )
+            return "refused", f"not actioned by the hub: {unverified}"
         last = self._last_counter.get(originator)
         if last is not None and frame.counter <= last:
             LOGGER.warning(
@@ -106,6 +124,25 @@ class HubCommands:
             self.hub.raise_own_alert(self._cs14())
         self.hub.event(f"device log: {done}")
         return "delivered", f"actioned by the hub: {done}"
+
+    def _mac_refusal(self, frame: Frame) -> str | None:
+        """Why the command's MAC does not show it came through the ACB; None when it does, or
+        when no ACB key is configured."""
+        if self.acb_key is None:
+            return None
+        if frame.mac is None:
+            return "it carries no MAC, and [trust] acb_key asks for one"
+        key = mac_key.for_message(
+            self.hub.hub_ka_key,
+            self.acb_key,
+            cra=frame.cra,
+            counter=frame.counter,
+            originator=frame.originator,
+            recipient=frame.recipient,
+        )
+        if not verify_mac(key, frame):
+            return "its MAC does not verify with the ACB's key-agreement key (forged or altered?)"
+        return None
 
     def join_refused(self, device: zigpy.device.Device) -> None:
         eui64 = bytes(device.ieee[::-1])
@@ -147,6 +184,32 @@ class HubCommands:
             pan = bytes(app.state.network_info.extended_pan_id[::-1])
         entries = [bytes.fromhex(e.eui64) for e in self.hub.device_log.entries]
         return self.hub.hub_alerts.device_log_changed(pan, entries)
+
+
+def load_acb_key(config: Config) -> ec.EllipticCurvePublicKey | None:
+    """The ACB's key-agreement public key from `[trust] acb_key`: a PEM public key, or the PEM
+    certificate it comes in (GBCS KA keys are issued as certificates). None when not set."""
+    path = config.acb_key_path
+    if path is None:
+        return None
+    expected = "a PEM file with the ACB's EC P-256 key-agreement public key or certificate"
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            config.path, "[trust] acb_key", f"{expected} ({path}: {exc.strerror})"
+        ) from None
+    try:
+        key = (
+            x509.load_pem_x509_certificate(pem).public_key()
+            if b"-----BEGIN CERTIFICATE-----" in pem
+            else serialization.load_pem_public_key(pem)
+        )
+    except ValueError:
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ConfigError(config.path, "[trust] acb_key", f"{expected} ({path} is not one)")
+    return key
 
 
 def _load_counters(path: Path) -> dict[str, int]:

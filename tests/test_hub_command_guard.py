@@ -1,10 +1,9 @@
 """What the hub checks before it acts on a command to itself (CCS01/CCS02, its device log),
 and that a command left retained on the broker is never acted on.
 
-The hub cannot verify the ACB's MAC (it holds no key-agreement keys), so these checks are what
-stands between a replayed or misaddressed command and the hub's whitelist: the GBCS recipient
-must be the hub, and the originator counter must be above the last one accepted, across
-restarts.
+Whether or not the ACB's MAC is checked (tests/test_hub_command_mac.py), these checks stand
+between a replayed or misaddressed command and the hub's whitelist: the GBCS recipient must be
+the hub, and the originator counter must be above the last one accepted, across restarts.
 """
 
 from __future__ import annotations

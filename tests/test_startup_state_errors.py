@@ -98,6 +98,16 @@ def test_bad_hub_key_stops_startup(tmp_path: Path) -> None:
     )
 
 
+def test_bad_hub_ka_key_stops_startup(tmp_path: Path) -> None:
+    line, path = _start_with(tmp_path, "hub-ka-key.pem", GARBAGE)
+    assert line == (
+        f"state error: {path}: not the hub's key-agreement key (expected an unencrypted EC P-256 "
+        "private key in PEM); restore it from a backup, or move it aside to make a new key "
+        "(the ACB must then be given its public key from bridge/info)"
+    )
+    assert path.read_bytes() == GARBAGE, "left as it is"
+
+
 def test_public_key_as_hub_key_stops_startup(tmp_path: Path) -> None:
     """A valid PEM of the wrong kind (a public key) is refused the same way, not replaced."""
     public = signature.generate_key().public_key()
