@@ -32,6 +32,7 @@ HUB_INPUT_CLUSTERS = (0x0000, 0x000A, 0x0019, 0x0700, 0x0703, 0x0704, 0x0800)
 HUB_OUTPUT_CLUSTERS = (0x0702, 0x0704, 0x0800)
 
 _bellows_uart_connect = bellows.uart.connect
+CONNECT_GRACE = 5.0
 
 
 async def _uart_connect_to_its_end(config: Any, api: Any, use_thread: bool = True) -> Any:
@@ -41,15 +42,19 @@ async def _uart_connect_to_its_end(config: Any, api: Any, use_thread: bool = Tru
     stops it only after an exception, not after a cancellation: a hub stopped, or an open attempt
     timed out, in that moment left the thread running and the process could never exit. The
     connect only opens the port and waits for the transport (milliseconds, or an error), so the
-    cancellation waits for it and then closes the port, which ends the thread.
+    cancellation waits for it (up to CONNECT_GRACE seconds: a `socket://` port can take a TCP
+    timeout) and then closes the port, which ends the thread.
     """
     connecting = asyncio.ensure_future(_bellows_uart_connect(config, api, use_thread=use_thread))
     try:
         return await asyncio.shield(connecting)
     except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            gateway = await connecting
-            await gateway.disconnect()
+        await asyncio.wait({connecting}, timeout=CONNECT_GRACE)
+        if not connecting.done():  # a TCP connect to a silent host: cut it off, as before
+            connecting.cancel()
+        elif not connecting.cancelled() and connecting.exception() is None:
+            with contextlib.suppress(Exception):
+                await connecting.result().disconnect()
         raise
 
 

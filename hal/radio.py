@@ -82,6 +82,10 @@ def radio_class(kind: str) -> type[zigpy.application.ControllerApplication]:
     raise ValueError(f"unknown radio type {kind!r} (expected 'virtual' or 'ezsp')")
 
 
+LOAD_GRACE = 10.0
+"""How long a cancelled open waits for the database load to end (milliseconds, normally)."""
+
+
 async def open_radio(
     settings: RadioSettings, state_dir: Path, *, auto_form: bool = True
 ) -> zigpy.application.ControllerApplication:
@@ -110,15 +114,17 @@ async def load_radio_app(
     The database runs in an aiosqlite thread that is not a daemon. Cut off half-way, the
     connection is never closed, its thread never ends, and the interpreter waits for it at exit
     for ever: a hub told to stop while retrying a missing dongle hung. Loading takes
-    milliseconds, so a cancellation waits for it, closes the application and then goes on.
+    milliseconds, so a cancellation waits for it (up to LOAD_GRACE seconds), closes the
+    application and then goes on.
     """
     app = radio_class(settings.type)(zigpy_config(settings, state_dir))
     loading = asyncio.ensure_future(app._load_db())  # what ControllerApplication.new awaits
     try:
         await asyncio.shield(loading)
     except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await loading
+        await asyncio.wait({loading}, timeout=LOAD_GRACE)
+        if not loading.done():  # a stuck disk: cut it off, as before (the stop names the thread)
+            loading.cancel()
         await _shut_down(app)
         raise
     return app
