@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,13 @@ async def load_radio_app(
             loading.cancel()
         await _shut_down(app)
         raise
+    except Exception as exc:
+        await _shut_down(app)  # a load that failed half-way leaves the database thread open
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise
+        # A row zigpy cannot read (a ValueError, say) is the database's fault all the same, not
+        # the radio's: said as one, so the supervisor stops start-up instead of retrying.
+        raise sqlite3.DatabaseError(f"{type(exc).__name__}: {exc}") from exc
     return app
 
 

@@ -10,8 +10,11 @@ only one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from agent import hub_key
 from agent.chf_log import ChfDeviceLog
 from agent.device_log import parse_entry
 from gbcs import signature
+from hal.radio import RadioSettings, open_radio
 
 EX_DATAERR = 65
 
@@ -200,3 +204,29 @@ def test_corrupt_zigpy_database_stops_startup(tmp_path: Path) -> None:
     assert line.startswith(f"state error: {path}: zigpy's network and device database")
     assert "move it aside to start without it" in line
     assert path.read_bytes() == GARBAGE
+
+
+async def test_zigpy_database_with_an_unreadable_row_stops_startup(tmp_path: Path) -> None:
+    # A database that opens but holds a row zigpy cannot load: the same one line and exit 65,
+    # not a radio fault retried for ever. Before, each retry also left a database thread running.
+    config = _config(tmp_path)
+    config.write_text(config.read_text().replace('level = "warning"', 'level = "error"'))
+    state = tmp_path / "state"
+    state.mkdir()
+    app = await open_radio(RadioSettings(type="virtual", channel=15), state)
+    await app.shutdown()
+    path = state / "zigbee.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (table,) = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'devices_v%' "
+            "ORDER BY name DESC LIMIT 1"
+        ).fetchone()
+        db.execute(f"INSERT INTO {table} VALUES ('not an EUI-64', 1, 2, 3)")
+        db.commit()
+    before = path.read_bytes()
+    result = await asyncio.to_thread(_run, config)
+    assert result.returncode == EX_DATAERR, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"state error: {path}: zigpy's network and device database cannot be")
+    assert "ValueError" in line
+    assert path.read_bytes() == before, "left as it is"
