@@ -93,21 +93,19 @@ def test_bad_device_log_stops_startup(tmp_path: Path, content: bytes, wrong: str
     assert not (path.parent / "hub-key.pem").exists(), "nothing after the device log was made"
 
 
-def test_bad_hub_key_stops_startup(tmp_path: Path) -> None:
-    line, path = _start_with(tmp_path, "hub-key.pem", GARBAGE)
+@pytest.mark.parametrize(
+    ("name", "what", "who"),
+    [
+        ("hub-key.pem", "signing key", "the WAN"),
+        ("hub-ka-key.pem", "key-agreement key", "the ACB"),
+    ],
+)
+def test_bad_hub_key_stops_startup(tmp_path: Path, name: str, what: str, who: str) -> None:
+    line, path = _start_with(tmp_path, name, GARBAGE)
     assert line == (
-        f"state error: {path}: not the hub's signing key (expected an unencrypted EC P-256 "
+        f"state error: {path}: not the hub's {what} (expected an unencrypted EC P-256 "
         "private key in PEM); restore it from a backup, or move it aside to make a new key "
-        "(the WAN must then be given its public key from bridge/info)"
-    )
-
-
-def test_bad_hub_ka_key_stops_startup(tmp_path: Path) -> None:
-    line, path = _start_with(tmp_path, "hub-ka-key.pem", GARBAGE)
-    assert line == (
-        f"state error: {path}: not the hub's key-agreement key (expected an unencrypted EC P-256 "
-        "private key in PEM); restore it from a backup, or move it aside to make a new key "
-        "(the ACB must then be given its public key from bridge/info)"
+        f"({who} must then be given its public key from bridge/info)"
     )
     assert path.read_bytes() == GARBAGE, "left as it is"
 
