@@ -7,7 +7,8 @@ in its queue (at most `max_queued`, each for at most `expiry` seconds; SiLabs' C
 oldest command, `nn` being how many still wait after it, or `02 00` alone when none does. What the
 GSME sends as PUT (its responses and alerts) goes upstream like any meter's frame. A command that
 expires unpolled is dropped and reported: `on_expired(entry)` (the hub answers the request on
-down/result and raises its signed 0x00D5 failure-to-deliver alert).
+down/result and raises its signed 0x00D5 failure-to-deliver alert). A GSME removed from the
+device log is forgotten, queue and all (`forget`).
 
 The queues survive a restart: every change is written atomically to `<state>/gsme-queue.json`
 (commands to a GSME are rare, so each is one small write), with each command's expiry in
@@ -152,6 +153,15 @@ class GsmeServer:
         state.queue.append(entry)
         self._save()
         return entry
+
+    def forget(self, eui64: bytes) -> list[Queued]:
+        """A GSME removed from the device log: drop it, its queue and its health entry. Returns
+        the commands that were waiting for it, oldest first (they will never be collected)."""
+        state = self.meters.pop(eui64, None)
+        if state is None:
+            return []
+        self._save()
+        return list(state.queue or ())
 
     def withdraw(self, keep: Callable[[Queued], bool]) -> list[Queued]:
         """Take out of every queue the commands `keep` refuses (the policy changed while they

@@ -587,6 +587,14 @@ class Hub:
             )
             self._answer(CommandResult(entry.request_id, "blocked", code, reason), stage="-blocked")
 
+    def forget_gsme(self, eui64: bytes) -> None:
+        """A GSME removed from the device log (CCS02) will never collect its queue: each command
+        waiting for it gets its second result now, `refused`, and the GSME leaves health."""
+        for entry in self.gsme.forget(eui64):
+            code = envelope.hex_code(entry.frame.message_code)
+            why = "not delivered: the GSME was removed from the device log while it waited"
+            self._answer(CommandResult(entry.request_id, "refused", code, why), stage="-removed")
+
     def _gsme_served(self, entry: Queued) -> None:
         code = envelope.hex_code(entry.frame.message_code)
         self._answer(

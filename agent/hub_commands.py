@@ -118,6 +118,7 @@ class HubCommands:
             done = f"{who} removed from the device log" if changed else f"{who} was not listed"
             if changed:
                 self._leave(command.eui64)
+                self.hub.forget_gsme(command.eui64)
         self.hub.joins.devices = log.entries
         self.hub.raise_own_alert(self._response(frame))
         if changed:

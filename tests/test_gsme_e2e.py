@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from conftest import Broker, write_config
 from mqtt_helpers import recording
 from test_consent_mqtt import TRUST_LAB, ask, signed
-from test_device_log_e2e import GOOD_CODE, hub_frames, result, send_down
+from test_device_log_e2e import GOOD_CODE, ccs, hub_frames, result, send_down
 from test_e2e import running_hub
 
 from agent.config import load_config
@@ -219,6 +220,36 @@ async def test_the_gsme_queue_survives_a_restart(tmp_path: Path, broker: Broker)
     [expired] = [m.json() for m in rec.on("/down/result") if m.json()["status"] == "expired"]
     assert expired["id"] == "r-2"
     assert [f.message_code for _t, f in hub_frames(rec, hub)] == [0x00D5]
+    assert json.loads((config.state_dir / "gsme-queue.json").read_text())["queued"] == []
+
+
+async def test_a_gsme_removed_from_the_device_log_is_forgotten_with_its_queue(
+    tmp_path: Path, broker: Broker
+) -> None:
+    # Removed by CCS02, the GSME will never collect what waits for it: the supplier hears so at
+    # once (not 24 h later as `expired`), and the GSME leaves health and the saved queues.
+    config = load_config(write_config(tmp_path, broker, mode="restricted"))
+    base = f"test/{config.hub_id}"
+    async with (
+        recording(broker.host, broker.port, f"{base}/#") as rec,
+        running_hub(config) as (hub, lab),
+    ):
+        await joined_gsme(hub)
+        await send_down(broker, base, "q-1", GSME, lab.supplier.command(GSME, READ_FIRMWARE))
+        await rec.wait_for(lambda _m: result(rec, "q-1") is not None, timeout=10)
+        removal = ccs(int(time.time() * 1000), hub.hub_eui64, GSME, None)
+        await send_down(broker, base, "rm", hub.hub_eui64, removal)
+        await rec.wait_for(lambda _m: result(rec, "rm") is not None, timeout=10)
+        await rec.wait_for(lambda _m: len(rec.on("/down/result")) >= 3, timeout=10)
+        assert GSME.hex().upper() not in hub.gsme.stats()
+        assert not hub.gsme.is_gsme(GSME)
+
+    answers = [(m.json()["id"], m.json()["status"]) for m in rec.on("/down/result")]
+    assert answers == [("q-1", "queued"), ("q-1", "refused"), ("rm", "delivered")]
+    refused = rec.on("/down/result")[1].json()
+    assert refused["reason"] == (
+        "not delivered: the GSME was removed from the device log while it waited"
+    )
     assert json.loads((config.state_dir / "gsme-queue.json").read_text())["queued"] == []
 
 
