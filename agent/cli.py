@@ -16,6 +16,7 @@ from types import ModuleType
 from agent.commands import conformance as conformance_command
 from agent.commands import consent as consent_command
 from agent.commands import decode as decode_command
+from agent.commands import device_log as device_log_command
 from agent.commands import firmware as firmware_command
 from agent.commands import keys as keys_command
 from agent.commands import radio as radio_command
@@ -37,6 +38,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     keys_command,
     consent_command,
     firmware_command,
+    device_log_command,
 )
 
 
