@@ -67,3 +67,11 @@ def test_bad_arguments_are_refused_before_publishing() -> None:
     )  # fmt: skip
     assert sent.returncode == 1
     assert sent.stderr.strip() == "device-log: --hub '00DB': expected 16 hex digits"
+    missing = cli(
+        "device-log", "remove", "--hub", "00DB1234567890EE", "--eui64", NEW_METER.hex(),
+        "--acb-key", "/nonexistent.pem", "--mqtt-url", "mqtt://127.0.0.1:1",
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        "device-log: --acb-key /nonexistent.pem: No such file or directory"
+    )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.commands.consent import DEFAULT_URL, EX_TEMPFAIL, _client
@@ -70,6 +71,18 @@ def _eui64(text: str, what: str) -> bytes:
     return value
 
 
+def _acb_key(path: Path | None) -> ec.EllipticCurvePrivateKey | None:
+    if path is None:
+        return None
+    try:
+        return signature.load_private_key(path.read_bytes())
+    except OSError as exc:
+        raise ValueError(f"--acb-key {path}: {exc.strerror}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        expected = "not an unencrypted EC P-256 private key (PEM)"
+        raise ValueError(f"--acb-key {path}: {expected}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         hub = _eui64(args.hub, "--hub")
@@ -78,10 +91,8 @@ def run(args: argparse.Namespace) -> int:
         install_code = None
         if args.device_log_action == "add":
             install_code = bytes.fromhex(args.install_code)
-        acb_key = None
-        if args.acb_key is not None:
-            acb_key = signature.load_private_key(args.acb_key.read_bytes())
-    except (OSError, ValueError, TypeError) as exc:
+        acb_key = _acb_key(args.acb_key)
+    except ValueError as exc:
         return _fail(str(exc))
     base = f"{args.base_topic}/{hub.hex().upper()}"
     try:
