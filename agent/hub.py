@@ -111,8 +111,8 @@ class Hub:
         self.consent: ConsentRecord = self.consent_service.record
         self.counters = Counters()
         self._up_topics: dict[str, str] = {}  # category -> its up/<category> topic
-        # Off the air, not yet handled: (device, bytes, arrival time, consent in force then).
-        self._arrived: list[tuple[bytes, bytes, int, ConsentRecord]] = []
+        # Off the air, not yet handled: (device, bytes, arrival time, mode in force then).
+        self._arrived: list[tuple[bytes, bytes, int, Mode]] = []
         self.health = Health(config.health.silent_after)
         self.outbox = Outbox(
             config.state_dir / "outbox.sqlite",
@@ -383,20 +383,20 @@ class Hub:
         """
         if not self._arrived:
             asyncio.get_running_loop().call_soon(self._handle_arrived)
-        self._arrived.append((device, data, time.time_ns(), self.consent))
+        self._arrived.append((device, data, time.time_ns(), self.consent.mode))
 
     def _handle_arrived(self) -> None:
         arrived, self._arrived = self._arrived, []
-        for device, data, received_ns, consent in arrived:
-            self._handle(device, data, received_ns, consent)
+        for device, data, received_ns, mode in arrived:
+            self._handle(device, data, received_ns, mode)
 
     def on_frame(self, device: bytes, data: bytes) -> None:
         """A GBCS message to handle now: the hub's own alerts, a GSME's, a test's."""
-        self._handle(device, data, time.time_ns(), self.consent)
+        self._handle(device, data, time.time_ns(), self.consent.mode)
 
-    def _handle(self, device: bytes, data: bytes, received_ns: int, consent: ConsentRecord) -> None:
+    def _handle(self, device: bytes, data: bytes, received_ns: int, mode: Mode) -> None:
         try:
-            self._handle_frame(device, data, received_ns, consent.mode)
+            self._handle_frame(device, data, received_ns, mode)
         except Exception:  # a bug on one frame must not lose the rest of a batch, nor its caller
             self.counters.failed += 1
             LOGGER.exception("handling a frame from %s failed", device.hex().upper())

@@ -141,23 +141,14 @@ class Service:
         try:
             yield
         except OSError as exc:
-            error = self._state_os_error(exc)
-            if error is None:
+            state_dir = self.config.state_dir
+            path = None if exc.filename is None else Path(os.fsdecode(exc.filename))
+            if path is None or (path != state_dir and state_dir not in path.parents):
                 raise
-            raise error from None
-
-    def _state_os_error(self, exc: OSError) -> StateError | None:
-        """An OSError on the state directory or a file in it, as a StateError naming the file."""
-        if exc.filename is None:
-            return None
-        path = Path(os.fsdecode(exc.filename))
-        state_dir = self.config.state_dir
-        if path != state_dir and state_dir not in path.parents:
-            return None
-        return StateError(
-            f"state error: {path}: {exc.strerror or exc}; the service must be able to read and "
-            f"write its state directory {state_dir}"
-        )
+            raise StateError(
+                f"state error: {path}: {exc.strerror or exc}; the service must be able to read "
+                f"and write its state directory {state_dir}"
+            ) from None
 
     async def _until_healthy(self, hub: Hub) -> None:
         """READY waits for an open radio and the registered health checks (the outbox writer).

@@ -15,6 +15,7 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -183,18 +184,32 @@ async def _request(
     url: str, base: str, request: dict[str, Any], wait_s: float
 ) -> dict[str, Any] | None:
     async with _client(url) as client:
-        await client.subscribe(f"{base}/bridge/response/consent", qos=1)
+        topic = f"{base}/bridge/response/consent"
+        await client.subscribe(topic, qos=1)
         await client.publish(f"{base}/bridge/request/consent", json.dumps(request), qos=1)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                async for message in client.messages:
-                    with contextlib.suppress(ValueError):
-                        answer = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                        if (
-                            isinstance(answer, dict)
-                            and answer.get("transaction") == request["transaction"]
-                        ):
-                            return answer
+        transaction = request["transaction"]
+        return await first_json(
+            client, topic, lambda a: a.get("transaction") == transaction, wait_s
+        )
+
+
+async def first_json(
+    client: aiomqtt.Client,
+    topic: str,
+    wanted: Callable[[dict[str, Any]], bool],
+    wait_s: float,
+) -> dict[str, Any] | None:
+    """The first JSON object on `topic` (subscribed already) that `wanted` accepts, or None
+    when none comes within `wait_s` seconds. Anything else on the client is passed over."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait_s):
+            async for message in client.messages:
+                if not message.topic.matches(topic):
+                    continue
+                with contextlib.suppress(ValueError):
+                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    if isinstance(body, dict) and wanted(body):
+                        return body
     return None
 
 

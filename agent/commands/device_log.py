@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import secrets
 import sys
@@ -27,7 +26,7 @@ import aiomqtt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.commands.consent import DEFAULT_URL, EX_TEMPFAIL, _client
+from agent.commands.consent import DEFAULT_URL, EX_TEMPFAIL, _client, first_json
 from gbcs import chf_commands, mac_key, signature
 from gbcs.frame import Cra, build_frame
 from hal.sim.esme import LAB_MAC_KEY  # the lab's fixed MAC, for a hub that checks none
@@ -150,16 +149,9 @@ async def _send(
             "frame": base64.b64encode(frame).decode(),
         }
         await client.publish(f"{base}/down/gbcs", json.dumps(body), qos=1)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                async for message in client.messages:
-                    if not message.topic.matches(f"{base}/down/result"):
-                        continue
-                    with contextlib.suppress(ValueError):
-                        answer = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                        if isinstance(answer, dict) and answer.get("id") == request_id:
-                            return answer
-    return None
+        return await first_json(
+            client, f"{base}/down/result", lambda a: a.get("id") == request_id, wait_s
+        )
 
 
 async def _hub_ka_key(
@@ -168,15 +160,10 @@ async def _hub_ka_key(
     """The hub's key-agreement public key, from its retained bridge/info."""
     topic = f"{base}/bridge/info"
     await client.subscribe(topic, qos=1)
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait_s):
-            async for message in client.messages:
-                if not message.topic.matches(topic):
-                    continue
-                try:
-                    info = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                    pem = info["hub_ka_key"]["public_key_pem"]
-                    return signature.load_public_key(pem.encode())
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    raise ValueError(f"{topic} carries no readable hub_ka_key") from None
-    raise ValueError(f"no hub_ka_key on {topic} within {wait_s} s: is the hub running?")
+    info = await first_json(client, topic, lambda _info: True, wait_s)
+    if info is None:
+        raise ValueError(f"no hub_ka_key on {topic} within {wait_s} s: is the hub running?")
+    try:
+        return signature.load_public_key(info["hub_ka_key"]["public_key_pem"].encode())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{topic} carries no readable hub_ka_key") from None
