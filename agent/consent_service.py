@@ -34,11 +34,17 @@ from agent.consent_command import (
     parse_command,
 )
 from agent.consent_store import ConsentStore, TrustDirError, load_trust_dir, now_iso
+from agent.logs import RepeatLimiter
+from agent.wan_input import Oversize, RequestError, Transaction, parse_object
+from agent.wan_input import transaction as checked_transaction
 
 LOGGER = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16384
 ABSENT = object()  # no `transaction` in the request: none in the answer
+NOT_SAVED = "not_saved"
+"""The refusal code of a change that was valid but could not be written to the state directory
+(read-only, full, failing): nothing changed, and the sender may try again."""
 
 
 @dataclass(frozen=True)
@@ -66,28 +72,25 @@ class ConsentService:
         self.profile = profile
         self.clock = clock
         self._lock = asyncio.Lock()
+        self._warn = RepeatLimiter()
 
     @property
     def record(self) -> ConsentRecord:
         return self.state.record
 
-    async def handle(self, payload: bytes) -> Answer:
+    async def handle(self, payload: bytes | Oversize) -> Answer:
         async with self._lock:
             return await asyncio.to_thread(self.handle_sync, payload)
 
-    def handle_sync(self, payload: bytes) -> Answer:
-        transaction: Any = ABSENT
+    def handle_sync(self, payload: bytes | Oversize) -> Answer:
+        transaction: Transaction | object = ABSENT
         try:
-            if len(payload) > MAX_REQUEST_BYTES:
-                raise CommandError(f"request is larger than {MAX_REQUEST_BYTES} bytes")
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                raise CommandError("request is not JSON") from None
-            if isinstance(data, dict) and "transaction" in data:
-                transaction = data.pop("transaction")
+            data = parse_object(payload, MAX_REQUEST_BYTES)
+            if "transaction" in data:
+                transaction = checked_transaction(data)
+                del data["transaction"]
             command = parse_command(data)
-        except CommandError as exc:
+        except (RequestError, CommandError) as exc:
             return self._refuse(Refusal.MALFORMED, str(exc), None, transaction)
         verdict = judge(
             command,
@@ -100,16 +103,28 @@ class ConsentService:
         if not isinstance(verdict, Accepted):
             return self._refuse(verdict.code, verdict.message, command, transaction)
         old = self.state.record
-        entry = self.store.commit(
-            verdict.state,
-            {
-                **_entry_base(command),
-                "outcome": "accepted",
-                "old_mode": old.mode.value,
-                "new_mode": verdict.state.record.mode.value,
-                "summary": verdict.summary,
-            },
-        )
+        try:
+            entry = self.store.commit(
+                verdict.state,
+                {
+                    **_entry_base(command),
+                    "outcome": "accepted",
+                    "old_mode": old.mode.value,
+                    "new_mode": verdict.state.record.mode.value,
+                    "summary": verdict.summary,
+                },
+            )
+        except OSError as exc:
+            # Valid, but not on disk: it is not in force (an answer of ok must survive a crash).
+            why = f"could not save: {exc.strerror or exc}"
+            LOGGER.error(
+                "%s command %d from key %s not applied: the state directory %s",
+                command.kind.value,
+                command.counter,
+                command.signer,
+                why,
+            )
+            return self._refuse(NOT_SAVED, why, command, transaction)
         self.state = verdict.state
         LOGGER.info(
             "accepted %s command %d from key %s: %s",
@@ -134,24 +149,39 @@ class ConsentService:
 
     def _refuse(
         self,
-        code: Refusal,
+        code: Refusal | str,
         message: str,
         command: Any,
         transaction: Any,
     ) -> Answer:
-        LOGGER.warning("refused a consent request (%s): %s", code.value, message)
-        self.store.audit(
-            {
-                **(_entry_base(command) if command is not None else {"time": now_iso()}),
-                "outcome": "refused",
-                "refusal": code.value,
-                "message": message,
-                "mode": self.state.record.mode.value,
-            },
-            durable=False,  # a refusal changes nothing: no flash sync per bad request
-        )
+        code_text = str(code)
+        # One line per refusal; the same refusal repeated (a flood, a stuck sender) is written
+        # once every few seconds, while the audit keeps every signed command's outcome.
+        key = f"{code_text} {message[:48]}"
+        if self._warn.allow(key):
+            repeats = self._warn.suppressed(key)
+            LOGGER.warning(
+                "refused a consent request (%s): %s%s",
+                code_text,
+                message,
+                f" ({repeats} more like it not logged)" if repeats else "",
+            )
+        try:
+            self.store.audit(
+                {
+                    **(_entry_base(command) if command is not None else {"time": now_iso()}),
+                    "outcome": "refused",
+                    "refusal": code_text,
+                    "message": message,
+                    "mode": self.state.record.mode.value,
+                },
+                durable=False,  # a refusal changes nothing: no flash sync per bad request
+            )
+        except OSError as exc:
+            if self._warn.allow("audit"):
+                LOGGER.error("could not write the consent audit log: %s", exc.strerror or exc)
         return Answer(
-            _response("error", {"refusal": code.value}, message, transaction),
+            _response("error", {"refusal": code_text}, message, transaction),
             changed=False,
             accepted=False,
         )

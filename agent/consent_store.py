@@ -184,14 +184,29 @@ class ConsentStore:
     # -- writing ----------------------------------------------------------------------------------
 
     def commit(self, state: ConsentState, entry: dict[str, Any]) -> dict[str, Any]:
-        """Persist an accepted change, then log it; returns the audit entry as written."""
+        """Persist an accepted change, then log it; returns the audit entry as written.
+
+        An OSError from the state file means nothing changed, and the next change takes the
+        same sequence number (no gap in the audit). Once the state is written the change holds:
+        an audit line that cannot be written then is logged here and written at the next start
+        from the state's `last_change`."""
+        entry = {**entry, "seq": self.changes + 1}
+        self._write(state, last_change=entry, changes=self.changes + 1)
         self.changes += 1
-        entry = {**entry, "seq": self.changes}
-        self._write(state, last_change=entry)
-        self.audit(entry)
+        try:
+            self.audit(entry)
+        except OSError as exc:
+            LOGGER.error(
+                "consent change %d saved, but its audit line could not be written (%s): it is "
+                "written at the next start",
+                entry["seq"],
+                exc.strerror or exc,
+            )
         return entry
 
-    def _write(self, state: ConsentState, last_change: dict[str, Any] | None) -> None:
+    def _write(
+        self, state: ConsentState, last_change: dict[str, Any] | None, changes: int | None = None
+    ) -> None:
         atomic_write_json(
             self.path,
             {
@@ -199,7 +214,7 @@ class ConsentStore:
                 "record": state.record.to_dict(),
                 "counters": dict(state.counters),
                 "trust": dict(state.trust),
-                "changes": self.changes,
+                "changes": self.changes if changes is None else changes,
                 "last_change": last_change,
             },
         )

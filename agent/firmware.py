@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,7 +30,10 @@ import zigpy.ota.providers
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from agent import wan_input
 from agent.consent_command import CommandError, public_key_from_b64
+from agent.logs import RepeatLimiter
+from agent.wan_input import Oversize, RequestError, echo_transaction, parse_object
 from gbcs import signature
 from gbcs.firmware_image import FirmwareImage, ImageError, parse_image, verify_image
 
@@ -42,6 +44,10 @@ TRANSFER_RESULT_FAILURE = 3
 
 
 IMAGES_KEPT = 3
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""A `bridge/request/firmware` request: an OTA image of up to about 3 MiB in base64. The WAN
+sends images far smaller; the bound keeps what one message can make the hub hold finite."""
+MAX_TARGETS = 64
 """Verified images kept in `<state_dir>/firmware`, the newest first."""
 
 
@@ -75,6 +81,7 @@ class FirmwareService:
         self.status: dict[str, object] = {"image": None, "targets": {}}
         self.refused = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._warn = RepeatLimiter()
 
     def stats(self) -> dict[str, object]:
         return {**self.status, "refused": self.refused}
@@ -89,21 +96,32 @@ class FirmwareService:
             checks[key_id] = lambda data, sig, key=key: signature.verify(key, data, sig)
         return checks
 
-    def handle(self, payload: bytes) -> None:
-        """Check the request and the image now; distribute in the background."""
-        transaction: object = None
+    def handle(self, payload: bytes | Oversize) -> None:
+        """Check the request and the image now; distribute in the background. Every request
+        gets exactly one answer on `bridge/response/firmware` (and a distribution's result)."""
+        request: object = None
         try:
-            request = json.loads(payload)
-            if not isinstance(request, dict):
-                raise ValueError("the request must be a JSON object")
-            transaction = request.get("transaction")
+            request = parse_object(payload, MAX_REQUEST_BYTES)
+            transaction = wan_input.transaction(request)
             targets = request.get("targets")
-            if not isinstance(targets, list) or not targets:
-                raise ValueError("targets must be a non-empty list of EUI-64s")
-            euis = [_eui64(x) for x in targets]
-            data = base64.b64decode(request["image"], validate=True)
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            self._answer(transaction, {"status": "error", "error": f"malformed request: {exc}"})
+            if not isinstance(targets, list) or not targets or len(targets) > MAX_TARGETS:
+                raise RequestError(
+                    f"targets must be a list of 1 to {MAX_TARGETS} EUI-64s (16 hex digits each)"
+                )
+            euis = [wan_input.eui64(x, "each target") for x in targets]
+            image_b64 = request.get("image")
+            if not isinstance(image_b64, str):
+                raise RequestError("image must be the OTA file in base64")
+            try:
+                data = base64.b64decode(image_b64, validate=True)
+            except binascii.Error:
+                raise RequestError("image is not valid base64") from None
+        except RequestError as exc:
+            self.refused += 1
+            self._refused(f"malformed request: {exc}")
+            self._answer(
+                echo_transaction(request), {"status": "error", "error": f"malformed request: {exc}"}
+            )
             return
         if self._tasks:
             self._answer(
@@ -116,10 +134,16 @@ class FirmwareService:
             key_id = verify_image(image, self._trusted())
         except ImageError as exc:
             self.refused += 1
-            LOGGER.warning("firmware image refused (%d bytes): %s", len(data), exc)
+            self._refused(f"image refused ({len(data)} bytes): {exc}")
             self._answer(transaction, {"status": "error", "error": f"image refused: {exc}"})
             return
-        path = self._store(image)
+        try:
+            path = self._store(image)
+        except OSError as exc:
+            why = f"could not save: {exc.strerror or exc}"
+            LOGGER.error("firmware image %s not stored: %s", image.image_hash.hex(), why)
+            self._answer(transaction, {"status": "error", "error": why})
+            return
         self.status = {
             "image": {
                 "sha256": image.image_hash.hex(),
@@ -236,6 +260,13 @@ class FirmwareService:
     def _event(self, transaction: object, eui: bytes, state: dict[str, object]) -> None:
         self._progress_event({"transaction": transaction, "target": eui.hex().upper(), **state})
 
+    def _refused(self, reason: str) -> None:
+        key = reason[:48]
+        if self._warn.allow(key):
+            repeats = self._warn.suppressed(key)
+            more = f" ({repeats} more like it not logged)" if repeats else ""
+            LOGGER.warning("refused a firmware request: %s%s", reason, more)
+
     def _answer(self, transaction: object, answer: dict[str, object]) -> None:
         if transaction is not None:
             answer["transaction"] = transaction
@@ -245,12 +276,3 @@ class FirmwareService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _eui64(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError(f"target {value!r} is not an EUI-64 hex string")
-    eui = bytes.fromhex(value)
-    if len(eui) != 8:
-        raise ValueError(f"target {value} is not 16 hex digits")
-    return eui

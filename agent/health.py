@@ -147,6 +147,21 @@ class Health:
             },
             "counters": counters,
         }
+        problems = self.failing_checks()
+        out["status"] = "degraded" if problems else "ok"
+        out["problems"] = problems
         for name, provider in self._sections.items():
             out[name] = provider()
         return out
+
+    def failing_checks(self) -> list[str]:
+        """`name: why` for each registered check that fails (or raises) now."""
+        problems = []
+        for name, check in list(self.checks.items()):
+            try:
+                ok, why = check()
+            except Exception as exc:  # a check that raises counts as failing, as for the watchdog
+                ok, why = False, f"check raised {exc!r}"
+            if not ok:
+                problems.append(f"{name}: {why}")
+        return problems

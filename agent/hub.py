@@ -22,30 +22,35 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import zigpy.application
 
-from agent import envelope, hub_key
+from agent import envelope, hub_key, wan_input
 from agent.cancel import cancel_and_wait
 from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
 from agent.consent import ConsentRecord, Mode, ProfileRef
+from agent.consent_service import MAX_REQUEST_BYTES as MAX_CONSENT_REQUEST_BYTES
 from agent.consent_service import open_consent
+from agent.firmware import MAX_REQUEST_BYTES as MAX_FIRMWARE_REQUEST_BYTES
 from agent.firmware import FirmwareService
 from agent.gsme import GsmeServer, Queued, QueueFull
 from agent.health import Health
 from agent.hub_alerts import HubAlerts
 from agent.hub_commands import HubCommands
 from agent.joins import JoinManager
+from agent.logs import RepeatLimiter
 from agent.outbox import Outbox
 from agent.policy import Decision, Direction, Profile, ProfileError, decide, parse_profile
 from agent.radio_backup import backup_now, periodic_backups
 from agent.radio_supervisor import RadioSupervisor, SupervisorTiming
 from agent.router import HanRouter
-from agent.uplink import Uplink
+from agent.uplink import InboundLimits, Uplink
 from agent.view import LiveView
+from agent.wan_input import Oversize, RequestError, echo_transaction, parse_object
 from gbcs import signature
 from gbcs.classify import classify
 from gbcs.frame import Cra, FrameError, parse_frame
@@ -54,6 +59,19 @@ from hal.radio import RadioSettings
 LOGGER = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+
+MAX_COMMAND_REQUEST_BYTES = 16384
+"""A `down/gbcs` envelope: the largest GBCS command a tunnel takes (1,500 bytes) is about 2 KiB
+in base64, so this leaves room and no more."""
+MAX_PERMIT_JOIN_REQUEST_BYTES = 1024
+REQUEST_LIMITS = InboundLimits(
+    max_bytes={
+        "down/gbcs": MAX_COMMAND_REQUEST_BYTES,
+        "bridge/request/consent": MAX_CONSENT_REQUEST_BYTES,
+        "bridge/request/permit_join": MAX_PERMIT_JOIN_REQUEST_BYTES,
+        "bridge/request/firmware": MAX_FIRMWARE_REQUEST_BYTES,
+    }
+)
 
 
 @dataclass
@@ -131,18 +149,23 @@ class Hub:
             on_down=self._radio_down,
             timing=SupervisorTiming(open_timeout=config.radio.open_timeout),
         )
+        # What the WAN may send, topic by topic; each handler answers every request once.
+        self._requests: dict[str, Callable[[bytes | Oversize], Awaitable[None]]] = {
+            "down/gbcs": self._on_down_gbcs,
+            "bridge/request/permit_join": self._on_permit_join,
+            "bridge/request/consent": self._on_consent_request,
+            "bridge/request/firmware": self._on_firmware_request,
+        }
         self.uplink = Uplink(
             config.mqtt,
             config.topic_base,
             self.on_message,
-            subscriptions=(
-                "down/gbcs",
-                "bridge/request/permit_join",
-                "bridge/request/consent",
-                "bridge/request/firmware",
-            ),
+            subscriptions=tuple(self._requests),
             outbox=self.outbox,
+            limits=REQUEST_LIMITS,
         )
+        self.health.add_section("inbound", self.uplink.inbound_stats)
+        self._warn = RepeatLimiter()
         # The CHF device log is the whitelist; the hub's own alerts are signed with its key.
         self.hub_eui64 = bytes.fromhex(config.hub_id)
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +209,9 @@ class Hub:
         self._radio_tasks: set[asyncio.Task[object]] = set()
         self._uplink_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._stopped_tasks: dict[str, str] = {}  # long-lived task -> why it ended unasked
+        self.health.add_check("tasks", self._tasks_check)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -195,7 +221,7 @@ class Hub:
         self.gsme.start()  # what expired while the hub was down is answered now
         self.uplink.set_retained("bridge/info", self._info())
         self.uplink.set_retained("consent", self._consent_payload())
-        self._uplink_task = asyncio.get_running_loop().create_task(self.uplink.run())
+        self._uplink_task = self._watched("uplink", self.uplink.run())
         radio = self.config.radio
         await self.radio.start()  # the first attempt; on failure it keeps retrying behind us
         self._spawn(
@@ -203,7 +229,7 @@ class Hub:
                 lambda: self.radio.app, self.radio.up, self.config.state_dir, radio.backup_hours
             )
         )
-        self._health_task = asyncio.get_running_loop().create_task(self._publish_health())
+        self._health_task = self._watched("health", self._publish_health())
         self.event(
             f"hub {self.config.hub_id} up: radio {radio.type}, mode {self.consent.mode.value}, "
             f"profile {self.profile.name} v{self.profile.version}, "
@@ -211,6 +237,7 @@ class Hub:
         )
 
     async def stop(self) -> None:
+        self._stopping = True
         self.event("stopping")
         if self._health_task is not None:
             self._health_task.cancel()
@@ -235,6 +262,28 @@ class Hub:
         if self._uplink_task is not None:
             await cancel_and_wait(self._uplink_task)
         await self.outbox.close()
+
+    def _watched(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task that must run as long as the hub does. Each catches what one message or
+        record can raise; if one ends all the same, that is said at error level, health turns
+        `degraded` and the watchdog is no longer fed, so systemd restarts the hub."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"hub-{name}")
+
+        def ended(task: asyncio.Task[None]) -> None:
+            if self._stopping or task.cancelled():
+                return
+            exc = task.exception()
+            why = repr(exc) if exc is not None else "returned"
+            self._stopped_tasks[name] = why
+            LOGGER.error("the hub's %s task stopped: %s; the watchdog is no longer fed", name, why)
+
+        task.add_done_callback(ended)
+        return task
+
+    def _tasks_check(self) -> tuple[bool, str]:
+        if not self._stopped_tasks:
+            return True, ""
+        return False, "; ".join(f"{n} stopped: {why}" for n, why in self._stopped_tasks.items())
 
     def _admitted(self, eui64: bytes) -> None:
         if self.router is not None:
@@ -325,8 +374,12 @@ class Hub:
 
     async def _publish_health(self) -> None:
         while True:
-            payload = json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
-            self.uplink.set_retained("health", payload)
+            try:
+                payload = json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
+                self.uplink.set_retained("health", payload)
+            except Exception:  # a bug in one section must not end the heartbeat
+                if self._warn.allow("health"):
+                    LOGGER.exception("building the health snapshot failed")
             await asyncio.sleep(self.config.health.interval)
 
     def _info(self) -> bytes:
@@ -440,37 +493,50 @@ class Hub:
 
     # -- downstream --------------------------------------------------------------------------------
 
-    async def on_message(self, topic: str, payload: bytes) -> None:
-        if topic == self.uplink.topic("down/gbcs"):
-            await self._on_down_gbcs(payload)
-        elif topic == self.uplink.topic("bridge/request/permit_join"):
-            await self._on_permit_join(payload)
-        elif topic == self.uplink.topic("bridge/request/consent"):
-            await self._on_consent_request(payload)
-        elif topic == self.uplink.topic("bridge/request/firmware"):
-            self.firmware.handle(payload)
+    async def on_message(self, topic: str, payload: bytes | Oversize) -> None:
+        handler = self._requests.get(topic.removeprefix(self.uplink.base + "/"))
+        if handler is not None:
+            await handler(payload)
 
-    async def _on_permit_join(self, payload: bytes) -> None:
+    def refused_request(self, topic: str, reason: str) -> None:
+        """One log line per refused request; the same refusal repeated is written once every
+        few seconds with a count of those left out (a flood must not flood the journal)."""
+        key = f"{topic} {reason[:48]}"
+        if self._warn.allow(key):
+            repeats = self._warn.suppressed(key)
+            more = f" ({repeats} more like it not logged)" if repeats else ""
+            LOGGER.warning("refused a request on %s: %s%s", topic, reason, more)
+
+    def _answer_request(self, name: str, answer: dict[str, object]) -> None:
+        self.uplink.publish(
+            f"bridge/response/{name}", json.dumps(answer, separators=(",", ":")).encode(), qos=1
+        )
+
+    async def _on_permit_join(self, payload: bytes | Oversize) -> None:
         """{"seconds": N, "transaction": any}: the operator's time-limited open join."""
-        transaction = None
+        request: object = None
         try:
-            request = json.loads(payload)
-            if not isinstance(request, dict):
-                raise ValueError("the request must be a JSON object")
-            transaction = request.get("transaction")
-            await self.joins.permit_open(request.get("seconds"))
-            answer: dict[str, object] = {"status": "ok", "data": {"seconds": request["seconds"]}}
-        except (ValueError, LookupError, TypeError) as exc:
+            request = parse_object(payload, MAX_PERMIT_JOIN_REQUEST_BYTES)
+            transaction = wan_input.transaction(request)
+            seconds = request.get("seconds")
+            await self.joins.permit_open(seconds)
+            answer: dict[str, object] = {"status": "ok", "data": {"seconds": seconds}}
+        except (ValueError, LookupError) as exc:  # RequestError is a ValueError
+            transaction = echo_transaction(request)
+            self.refused_request("bridge/request/permit_join", str(exc))
             answer = {"status": "error", "error": str(exc)}
         except Exception as exc:
+            transaction = echo_transaction(request)
+            LOGGER.warning("permit_join: the radio refused: %r", exc)
             answer = {"status": "error", "error": f"the radio refused: {exc!r}"}
         if transaction is not None:
             answer["transaction"] = transaction
-        self.uplink.publish(
-            "bridge/response/permit_join", json.dumps(answer, separators=(",", ":")).encode(), qos=1
-        )
+        self._answer_request("permit_join", answer)
 
-    async def _on_consent_request(self, payload: bytes) -> None:
+    async def _on_firmware_request(self, payload: bytes | Oversize) -> None:
+        self.firmware.handle(payload)
+
+    async def _on_consent_request(self, payload: bytes | Oversize) -> None:
         answer = await self.consent_service.handle(payload)
         if answer.changed:
             # Frames that arrive from now on are decided by it (Hub.frame_arrived).
@@ -483,21 +549,23 @@ class Hub:
             self.event(f"consent: mode {self.consent.mode.value} set by {self.consent.set_by}")
         self.uplink.publish("bridge/response/consent", answer.payload, qos=1)
 
-    async def _on_down_gbcs(self, payload: bytes) -> None:
+    async def _on_down_gbcs(self, payload: bytes | Oversize) -> None:
+        request: dict[str, object] | None = None
         try:
-            request = json.loads(payload)
-            if not isinstance(request.get("id"), str | int):
-                raise ValueError("id must be a string or an integer")
-            request_id = str(request["id"])
-            device = bytes.fromhex(request["device"])
-            data = base64.b64decode(request["frame"], validate=True)
-            if len(device) != 8:
-                raise ValueError("device must be 16 hex digits")
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            request_id = _request_id_of(payload)
-            self._answer(
-                CommandResult(request_id, "refused", None, f"malformed request envelope: {exc}")
-            )
+            request = parse_object(payload, MAX_COMMAND_REQUEST_BYTES)
+            request_id = wan_input.request_id(request.get("id"))
+            device = wan_input.eui64(request.get("device"))
+            frame = request.get("frame")
+            if not isinstance(frame, str):
+                raise RequestError("frame must be the command in base64")
+            try:
+                data = base64.b64decode(frame, validate=True)
+            except binascii.Error:
+                raise RequestError("frame is not valid base64") from None
+        except RequestError as exc:
+            reason = f"malformed request envelope: {exc}"
+            self.refused_request("down/gbcs", reason)
+            self._answer(CommandResult(_request_id_of(request), "refused", None, reason))
             return
         await self.command_from_wan(request_id, device, data)
 
@@ -550,6 +618,8 @@ class Hub:
             )
         try:
             await self.router.send(device, frame.raw)
+        except ValueError as exc:  # too large for the meter's tunnel: never sent
+            return self._answer(CommandResult(request_id, "refused", code, str(exc)))
         except Exception as exc:
             # The meter did not take it: say so on down/result and, as a CHF does, with a
             # signed 0x00D5 alert naming the message (never its content).
@@ -626,11 +696,11 @@ class Hub:
         return result
 
 
-def _request_id_of(payload: bytes) -> str:
-    with contextlib.suppress(Exception):
-        value = json.loads(payload).get("id")
-        if isinstance(value, str | int):
-            return str(value)
+def _request_id_of(request: dict[str, object] | None) -> str:
+    """The id to answer a malformed envelope with: its own if that is a valid one, else ""."""
+    if request is not None:
+        with contextlib.suppress(RequestError):
+            return wan_input.request_id(request.get("id"))
     return ""
 
 

@@ -128,3 +128,40 @@ def setup_logging(level: str, fmt: str = "journal", stream: TextIO | None = None
     root.addHandler(handler)
     control.set_level(level)
     return control
+
+
+class RepeatLimiter:
+    """At most one log line per key every `interval` seconds.
+
+    A WAN client can send the same bad request thousands of times a second; one traceback or
+    warning each would fill the journal (and an SD card) with one message. The first line for a
+    key is written; repeats within `interval` are counted, and the next line written for that
+    key can say how many were left out (`suppressed`). Keys are few by construction (a topic
+    and a reason class); the table is bounded all the same.
+    """
+
+    MAX_KEYS = 1024
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.interval = interval
+        self.clock = clock or time.monotonic
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+        if len(self._last) >= self.MAX_KEYS and key not in self._last:
+            self._last.clear()
+            self._suppressed.clear()
+        self._last[key] = now
+        return True
+
+    def suppressed(self, key: str) -> int:
+        """How many lines for `key` were left out since the last one written; resets it."""
+        return self._suppressed.pop(key, 0)

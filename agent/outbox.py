@@ -134,6 +134,16 @@ def _delete_sql(rows: int) -> str:
     return "DELETE FROM outbox WHERE seq IN (" + ",".join(["?"] * rows) + ")"
 
 
+def _check_storable(*texts: str) -> None:
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "not storable: text with a lone surrogate is not valid Unicode"
+            ) from None
+
+
 def _chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[at : at + size] for at in range(0, len(values), size)]
 
@@ -202,6 +212,16 @@ class Outbox:
         self._next_seq = first + len(self._pending)
         await self._fill_from_disk()
         self._writer = loop.create_task(self._write_loop())
+        self._writer.add_done_callback(self._writer_ended)
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        if self._closed or task.cancelled():
+            return
+        # Never expected: from now on nothing is committed, so nothing goes upstream. Said at
+        # error level; health says `failing`, and the watchdog stops so systemd restarts us.
+        exc = task.exception()
+        self.last_commit_error = f"writer stopped: {exc!r}"
+        LOGGER.error("outbox writer stopped: %r; nothing more is committed or sent", exc)
 
     def _open_db(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +268,8 @@ class Outbox:
         self._closed = True
         if self._writer is not None:
             self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A writer that failed already said so; its error must not stop the close.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._writer
         with contextlib.suppress(Exception):
             await self._commit(delete_all=True)
@@ -266,7 +287,12 @@ class Outbox:
     def add(
         self, topic: str, payload: bytes, *, category: str, dedup_id: str, qos: int = 1
     ) -> None:
-        """Accept a record; it is durable after the next commit (within `window` seconds)."""
+        """Accept a record; it is durable after the next commit (within `window` seconds).
+
+        ValueError for a record SQLite cannot store (text that is not valid Unicode): refused
+        here, to its caller, because once pending it would fail every commit after it."""
+        if not (topic.isascii() and dedup_id.isascii()):
+            _check_storable(topic, dedup_id)
         # Numbered here, not by SQLite, so that a batch is one statement; a failed commit
         # keeps its records, numbers and all, for the next try.
         seq = self._next_seq
@@ -391,9 +417,13 @@ class Outbox:
                 await self._commit()
                 await self._fill_from_disk()
                 backoff = self.window
-            except sqlite3.Error as exc:
-                self.last_commit_error = str(exc)
-                LOGGER.error("outbox commit failed (will retry): %s", exc)
+            except Exception as exc:
+                # sqlite3.Error (disk full, I/O error) or a bug: either way the writer lives on
+                # and retries; health and the watchdog say it is failing meanwhile.
+                trouble = f"{type(exc).__name__}: {exc}"
+                if trouble != self.last_commit_error:
+                    LOGGER.error("outbox commit failed (will retry): %s", trouble)
+                self.last_commit_error = trouble
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 self._wake_writer.set()

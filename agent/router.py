@@ -47,6 +47,7 @@ class HanDevice:
     model: str
     kind: str
     tunnel_id: int | None = None
+    max_transfer: int = MAX_INCOMING_TRANSFER_SIZE  # the meter's, from its RequestTunnelResponse
     frames_in: int = 0
     frames_out: int = 0
 
@@ -233,6 +234,9 @@ class HanRouter:
             delay = min(delay * 2, 60.0)
         self.health.clear_fault(who)
         han.tunnel_id = rsp.tunnel_id
+        # What the meter said it can take in one TransferData; a meter that says 0 gets the
+        # Smart Energy default a hub assumes (it names no real limit).
+        han.max_transfer = rsp.max_incoming_transfer_size or MAX_INCOMING_TRANSFER_SIZE
         self.tunnel_ready[han.eui64].set()
         LOGGER.info("tunnel %d open to %s", rsp.tunnel_id, who)
 
@@ -241,6 +245,12 @@ class HanRouter:
         han = self.devices.get(eui64)
         if han is None or han.tunnel_id is None:
             raise LookupError(f"no tunnel to {eui64.hex().upper()}")
+        if len(data) > han.max_transfer:
+            # The meter would answer TransferDataError(DataOverflow), or a real radio would
+            # lose it: refused here, with a reason the WAN can act on.
+            raise ValueError(
+                f"{len(data)} bytes is more than the {han.max_transfer} the meter's tunnel takes"
+            )
         device = self.app.get_device(ieee=han.ieee)
         endpoint = next(
             ep for epid, ep in device.endpoints.items() if epid and TUNNELING in ep.in_clusters

@@ -24,22 +24,81 @@ import json
 import logging
 import random
 import ssl
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiomqtt
 
 from agent.config import MqttSettings
+from agent.logs import RepeatLimiter
 from agent.outbox import Outbox, Record
+from agent.wan_input import Oversize
 
 LOGGER = logging.getLogger(__name__)
-
-MessageHandler = Callable[[str, bytes], Awaitable[None]]
 
 ONLINE = json.dumps({"state": "online"}).encode()
 OFFLINE = json.dumps({"state": "offline"}).encode()
 MAX_INFLIGHT = 32
+
+
+MessageHandler = Callable[[str, "bytes | Oversize"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class InboundLimits:
+    """Bounds on what the WAN can make the hub hold. Messages waiting to be handled, all topics
+    together, are bounded by count and bytes; past either bound the oldest waiting message is
+    shed, taken first from topics not in `shed_last` (a flood of commands must not push out a
+    consent change). A message over its topic's byte limit is refused without being held."""
+
+    max_bytes: dict[str, int] = field(default_factory=dict)  # topic suffix -> payload limit
+    default_max_bytes: int = 16384
+    queue_messages: int = 512
+    queue_bytes: int = 8 * 1024 * 1024
+    shed_last: frozenset[str] = frozenset({"bridge/request/consent"})
+
+    def max_bytes_for(self, suffix: str) -> int:
+        return self.max_bytes.get(suffix, self.default_max_bytes)
+
+
+@dataclass
+class InboundCounters:
+    waiting: int = 0
+    waiting_bytes: int = 0
+    handled: int = 0
+    failed: int = 0  # the handler raised: a bug, logged (rate-limited) with its traceback
+    retained_ignored: int = 0
+    shed: Counter[str] = field(default_factory=Counter)
+    too_large: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "waiting": self.waiting,
+            "waiting_bytes": self.waiting_bytes,
+            "handled": self.handled,
+            "failed": self.failed,
+            "retained_ignored": self.retained_ignored,
+            "shed": dict(self.shed),
+            "shed_total": sum(self.shed.values()),
+            "too_large": dict(self.too_large),
+        }
+
+
+@dataclass
+class Lane:
+    """One topic's messages waiting to be handled, in order, each with its arrival number."""
+
+    topic: str
+    suffix: str  # the topic below the hub's base, as limits and counters name it
+    max_bytes: int
+    shed_last: bool
+    items: deque[tuple[int, bytes | Oversize]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _size(item: bytes | Oversize) -> int:
+    return len(item) if isinstance(item, bytes) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +118,7 @@ class Uplink:
         subscriptions: tuple[str, ...] = (),
         client_id: str | None = None,
         outbox: Outbox | None = None,
+        limits: InboundLimits | None = None,
     ) -> None:
         self.settings = settings
         self.base = topic_base
@@ -77,8 +137,12 @@ class Uplink:
         self._client: aiomqtt.Client | None = None
         # topic -> its messages not yet handled, and the task handling them in order. They
         # outlive a connection: a message the broker delivered is handled even if the link drops.
-        self._lanes: dict[str, asyncio.Queue[bytes]] = {}
+        self._lanes: dict[str, Lane] = {}
         self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._limits = limits or InboundLimits()
+        self._sequence = 0
+        self.inbound = InboundCounters()
+        self._warn = RepeatLimiter()
         self.outbox = outbox
         if outbox is not None:
             outbox.on_ready = self._work_arrived
@@ -209,26 +273,94 @@ class Uplink:
                 # Only a message stored on the broker arrives flagged retained (a live one is
                 # delivered with the flag cleared): a request or command left there would be
                 # acted on again at every reconnect, long after it was meant.
-                LOGGER.warning(
-                    "ignored a retained message on %s: requests are never retained", message.topic
-                )
+                self.inbound.retained_ignored += 1
+                if self._warn.allow(f"retained {message.topic}"):
+                    LOGGER.warning(
+                        "ignored a retained message on %s: requests are never retained",
+                        message.topic,
+                    )
                 continue
             payload = message.payload if isinstance(message.payload, bytes) else b""
             topic = str(message.topic)
-            lane = self._lanes.get(topic)
-            if lane is None:
-                lane = self._lanes[topic] = asyncio.Queue()
-                task = asyncio.get_running_loop().create_task(self._handle_lane(topic, lane))
-                self._lane_tasks.add(task)
-            lane.put_nowait(payload)
+            lane = self._lanes.get(topic) or self._open_lane(topic)
+            self._admit(lane, payload)
 
-    async def _handle_lane(self, topic: str, lane: asyncio.Queue[bytes]) -> None:
+    def _open_lane(self, topic: str) -> Lane:
+        suffix = topic.removeprefix(self.base + "/")
+        limits = self._limits
+        lane = self._lanes[topic] = Lane(
+            topic, suffix, limits.max_bytes_for(suffix), suffix in limits.shed_last
+        )
+        task = asyncio.get_running_loop().create_task(self._handle_lane(lane))
+        self._lane_tasks.add(task)
+        return lane
+
+    def _admit(self, lane: Lane, payload: bytes) -> None:
+        """Queue a message on its lane within the inbound bounds, shedding the oldest waiting
+        message of another kind first (consent requests last) when they are exceeded."""
+        item: bytes | Oversize = payload
+        if len(payload) > lane.max_bytes:
+            # Answered as refused, but never held: a flood of large payloads costs no memory.
+            item = Oversize(len(payload), lane.max_bytes)
+            self.inbound.too_large[lane.suffix] += 1
+        self._sequence += 1
+        lane.items.append((self._sequence, item))
+        self.inbound.waiting += 1
+        self.inbound.waiting_bytes += _size(item)
+        lane.wake.set()
+        limits = self._limits
+        while (
+            self.inbound.waiting > limits.queue_messages
+            or self.inbound.waiting_bytes > limits.queue_bytes
+        ):
+            self._shed_one()
+
+    def _shed_one(self) -> None:
+        victim: Lane | None = None
+        for protected in (False, True):
+            for lane in self._lanes.values():
+                if not lane.items or lane.shed_last != protected:
+                    continue
+                if victim is None or lane.items[0][0] < victim.items[0][0]:
+                    victim = lane
+            if victim is not None:
+                break
+        if victim is None:  # unreachable while the counts are right; never loop for ever
+            self.inbound.waiting = self.inbound.waiting_bytes = 0
+            return
+        _seq, item = victim.items.popleft()
+        self.inbound.waiting -= 1
+        self.inbound.waiting_bytes -= _size(item)
+        suffix = victim.suffix
+        self.inbound.shed[suffix] += 1
+        if self._warn.allow(f"shed {suffix}"):
+            LOGGER.warning(
+                "inbound queue full (%d messages, %d bytes): shedding the oldest requests on %s "
+                "(counted in health as inbound.shed)",
+                self._limits.queue_messages,
+                self._limits.queue_bytes,
+                suffix,
+            )
+
+    async def _handle_lane(self, lane: Lane) -> None:
         while True:
-            payload = await lane.get()
+            if not lane.items:
+                lane.wake.clear()
+                await lane.wake.wait()
+                continue
+            _seq, item = lane.items.popleft()
+            self.inbound.waiting -= 1
+            self.inbound.waiting_bytes -= _size(item)
+            self.inbound.handled += 1
             try:
-                await self.on_message(topic, payload)
-            except Exception:  # one bad request must not stop its topic
-                LOGGER.exception("handling a message on %s failed", topic)
+                await self.on_message(lane.topic, item)
+            except Exception as exc:  # one bad request must not stop its topic
+                self.inbound.failed += 1
+                if self._warn.allow(f"failed {lane.topic} {type(exc).__name__}"):
+                    LOGGER.exception("handling a message on %s failed", lane.topic)
+
+    def inbound_stats(self) -> dict[str, object]:
+        return self.inbound.as_dict()
 
     def _outbox_ready(self) -> bool:
         return self.outbox is not None and self.outbox.has_ready()
