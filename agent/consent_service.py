@@ -73,6 +73,7 @@ class ConsentService:
         self.clock = clock
         self._lock = asyncio.Lock()
         self._warn = RepeatLimiter()
+        self._audit_junk = RepeatLimiter()
 
     @property
     def record(self) -> ConsentRecord:
@@ -166,22 +167,33 @@ class ConsentService:
                 message,
                 f" ({repeats} more like it not logged)" if repeats else "",
             )
+        entry: dict[str, Any] = {
+            **(_entry_base(command) if command is not None else {"time": now_iso()}),
+            "outcome": "refused",
+            "refusal": code_text,
+            "message": message,
+            "mode": self.state.record.mode.value,
+        }
+        if command is None:
+            # Not a command at all (junk, a flood): the same one is audited once every few
+            # seconds with a count, so that junk cannot rotate the accepted changes out of the
+            # audit's bounded files. Every signed command's outcome is still audited.
+            audit_key = f"audit {message[:48]}"
+            if not self._audit_junk.allow(audit_key):
+                return self._answer_refusal(code_text, message, transaction)
+            repeats = self._audit_junk.suppressed(audit_key)
+            if repeats:
+                entry["repeats_not_audited"] = repeats
         try:
-            self.store.audit(
-                {
-                    **(_entry_base(command) if command is not None else {"time": now_iso()}),
-                    "outcome": "refused",
-                    "refusal": code_text,
-                    "message": message,
-                    "mode": self.state.record.mode.value,
-                },
-                durable=False,  # a refusal changes nothing: no flash sync per bad request
-            )
+            self.store.audit(entry, durable=False)  # a refusal changes nothing: no flash sync
         except OSError as exc:
             if self._warn.allow("audit"):
                 LOGGER.error("could not write the consent audit log: %s", exc.strerror or exc)
+        return self._answer_refusal(code_text, message, transaction)
+
+    def _answer_refusal(self, code: str, message: str, transaction: Any) -> Answer:
         return Answer(
-            _response("error", {"refusal": code_text}, message, transaction),
+            _response("error", {"refusal": code}, message, transaction),
             changed=False,
             accepted=False,
         )
