@@ -1,5 +1,5 @@
 # Convenience targets; each is a thin wrapper over scripts/ so the README's commands stay the truth.
-.PHONY: setup lab test lint fuzz bench bench-gbcs consent-crash clean install uninstall check-unit delivery-full
+.PHONY: setup lab test lint fuzz bench bench-gbcs consent-crash clean install uninstall check-unit delivery-full soak
 
 setup:
 	bash scripts/setup.sh
@@ -51,3 +51,9 @@ consent-crash:
 delivery-full:
 	HAN_KILL_LOOPS=20 HAN_BURST_ALERTS=5000 HYPOTHESIS_OUTBOX_EXAMPLES=1500 \
 		.venv/bin/pytest -q -o timeout=1800 tests/test_delivery.py tests/test_outbox.py
+
+# The full fault-injection run (CI runs a 5 s flood and 300 generated payloads): a 30 s flood at
+# 5,000 msg/s of junk on every request topic, and 2,000 generated payloads; prints the figures.
+soak:
+	HAN_FLOOD_SECONDS=30 HAN_FLOOD_RATE=5000 HYPOTHESIS_FUZZ_EXAMPLES=2000 \
+		.venv/bin/pytest -q -s -o timeout=1800 tests/test_fault_suite.py

@@ -40,6 +40,7 @@ LOGGER = logging.getLogger(__name__)
 ONLINE = json.dumps({"state": "online"}).encode()
 OFFLINE = json.dumps({"state": "offline"}).encode()
 MAX_INFLIGHT = 32
+MAX_CONTROL_SHARE = MAX_INFLIGHT // 2
 
 
 MessageHandler = Callable[[str, "bytes | Oversize"], Awaitable[None]]
@@ -99,6 +100,12 @@ class Lane:
 
 def _size(item: bytes | Oversize) -> int:
     return len(item) if isinstance(item, bytes) else 0
+
+
+class _Arrivals(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's incoming-message queue (its documented `queue_type`), subclassed per uplink so
+    that `put_nowait`, which aiomqtt calls for each message paho reads, hands the message to
+    the uplink at once; nothing is ever stored in the queue itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +187,12 @@ class Uplink:
             tls_context = ssl.create_default_context(cafile=str(s.ca) if s.ca else None)
             if s.cert is not None and s.key is not None:
                 tls_context.load_cert_chain(str(s.cert), str(s.key))
+        uplink = self
+
+        class Arrivals(_Arrivals):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                uplink._arrived(item)
+
         client = aiomqtt.Client(
             s.host,
             s.port,
@@ -193,6 +206,7 @@ class Uplink:
             will=aiomqtt.Will(self.topic("bridge/state"), OFFLINE, qos=1, retain=True),
             tls_context=tls_context,
             timeout=10,
+            queue_type=Arrivals,
         )
         # Up to MAX_INFLIGHT publishes await their PUBACK by design; aiomqtt's default (10)
         # would log a warning for every publish past the tenth, thousands a second in a burst.
@@ -268,22 +282,33 @@ class Uplink:
         raise aiomqtt.MqttError("MQTT session ended")
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            if message.retain:
-                # Only a message stored on the broker arrives flagged retained (a live one is
-                # delivered with the flag cleared): a request or command left there would be
-                # acted on again at every reconnect, long after it was meant.
-                self.inbound.retained_ignored += 1
-                if self._warn.allow(f"retained {message.topic}"):
-                    LOGGER.warning(
-                        "ignored a retained message on %s: requests are never retained",
-                        message.topic,
-                    )
-                continue
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            topic = str(message.topic)
-            lane = self._lanes.get(topic) or self._open_lane(topic)
-            self._admit(lane, payload)
+        """Waits for the session to end: messages never reach this queue (`_Arrivals` takes
+        each one as paho reads it); the iterator raises when the connection is lost."""
+        async for _message in client.messages:
+            pass
+
+    def _arrived(self, message: aiomqtt.Message) -> None:
+        """Every message, as paho reads it off the socket (called by `_Arrivals.put_nowait`).
+
+        Taken here rather than from aiomqtt's message iterator, which hands over one message per
+        turn of the event loop while paho reads up to one per publish in flight each turn: under a
+        flood its queue grew without bound (hundreds of MB). Here each message is queued on its
+        lane, or shed, at once, so the bounds below hold whatever the WAN sends."""
+        if message.retain:
+            # Only a message stored on the broker arrives flagged retained (a live one is
+            # delivered with the flag cleared): a request or command left there would be
+            # acted on again at every reconnect, long after it was meant.
+            self.inbound.retained_ignored += 1
+            if self._warn.allow(f"retained {message.topic}"):
+                LOGGER.warning(
+                    "ignored a retained message on %s: requests are never retained",
+                    message.topic,
+                )
+            return
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        topic = str(message.topic)
+        lane = self._lanes.get(topic) or self._open_lane(topic)
+        self._admit(lane, payload)
 
     def _open_lane(self, topic: str) -> Lane:
         suffix = topic.removeprefix(self.base + "/")
@@ -360,7 +385,7 @@ class Uplink:
                     LOGGER.exception("handling a message on %s failed", lane.topic)
 
     def inbound_stats(self) -> dict[str, object]:
-        return self.inbound.as_dict()
+        return {**self.inbound.as_dict(), "answers_waiting": len(self._queue)}
 
     def _outbox_ready(self) -> bool:
         return self.outbox is not None and self.outbox.has_ready()
@@ -374,6 +399,7 @@ class Uplink:
         they come, in any order; each wakes this loop through the task's done callback.
         """
         inflight: dict[asyncio.Task[None], Outgoing | Record] = {}  # in the order issued
+        controls = 0  # of them, control messages
         finished: list[asyncio.Task[None]] = []  # done since the last turn, in that order
         wake = self._wakeup
 
@@ -396,11 +422,19 @@ class Uplink:
                     task.result()  # a failed publish ends the session (its item goes back)
                     item = inflight.pop(task)
                     self.published += 1
-                    if isinstance(item, Record) and self.outbox is not None:
-                        self.outbox.ack(item)
-                while self._queue and len(inflight) < MAX_INFLIGHT:
+                    if isinstance(item, Record):
+                        if self.outbox is not None:
+                            self.outbox.ack(item)
+                    else:
+                        controls -= 1
+                # Control messages (answers, state) go first, but take at most half the window
+                # while outbox records wait: answers to a flood of requests must not hold the
+                # meters' alerts back.
+                room = MAX_CONTROL_SHARE if self._outbox_ready() else MAX_INFLIGHT
+                while self._queue and len(inflight) < MAX_INFLIGHT and controls < room:
                     item = self._queue.popleft()
                     issue(item, item.retain)
+                    controls += 1
                 if self.outbox is not None and len(inflight) < MAX_INFLIGHT:
                     for record in self.outbox.take(MAX_INFLIGHT - len(inflight)):
                         issue(record, False)
