@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from reference_data import GBCS_CODE_TABLES, MESSAGE_CODES_HEADING, gbcs_examples
 
 from gbcs import payloads, signature
 from gbcs.classify import classify
@@ -19,10 +18,6 @@ from gbcs.codes import (
     message_code_info,
 )
 from gbcs.frame import Cra, Frame, build_frame, parse_frame
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-GBCS_MD = REFERENCE / "gbcs.md"
-EXAMPLES = REFERENCE / "gbcs-examples.json"
 
 KEY = signature.generate_key()
 SUPPLIER = bytes.fromhex("90B3D51F30010000")
@@ -218,9 +213,9 @@ def test_every_alert_code_as_a_generic_alert() -> None:
 
 def test_alert_message_codes_are_the_alert_rows_of_the_reference_table() -> None:
     """ALERT_MESSAGE_CODES re-derived from gbcs.md 2.3: alert-only framing or an alert category."""
-    assert GBCS_MD.is_file(), f"reference file missing: {GBCS_MD}"
-    lines = GBCS_MD.read_text(encoding="utf-8").splitlines()
-    start = lines.index("### 2.3 Full table")
+    assert GBCS_CODE_TABLES.is_file(), f"reference file missing: {GBCS_CODE_TABLES}"
+    lines = GBCS_CODE_TABLES.read_text(encoding="utf-8").splitlines()
+    start = lines.index(MESSAGE_CODES_HEADING)
     derived: set[int] = set()
     for line in lines[start + 1 :]:
         if line.startswith("#"):
@@ -241,8 +236,7 @@ def test_alert_message_codes_are_the_alert_rows_of_the_reference_table() -> None
 
 
 def test_reference_frames_classify() -> None:
-    assert EXAMPLES.is_file(), f"reference frames missing: {EXAMPLES}"
-    examples = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+    examples = gbcs_examples()
     assert len(examples) == 16
     seen: dict[str, Category] = {}
     for ex in examples:

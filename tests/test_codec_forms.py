@@ -6,13 +6,12 @@ Round-trip properties (hypothesis): build, then parse, gives back every field.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_data import gbcs_examples
 
 from gbcs import payloads, tunnel
 from gbcs.alert_details import FirmwareReceipt, FirmwareTransfer, FutureDatedOutcome
@@ -24,7 +23,6 @@ from gbcs.gbt_transfer import reassemble, routing_header, split_into_blocks
 from gbcs.supplementary import Supplementary, decode_supplementary
 from gbcs.tunnel import TunnelKind, parse_tunnel_data
 
-EXAMPLES_PATH = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUPPLIER = bytes.fromhex("90B3D51F30010000")
 ESME = bytes.fromhex("00DB1234567890A0")
@@ -35,7 +33,7 @@ COUNTER = st.integers(0, (1 << 64) - 1)
 
 
 def example_hex(source_suffix: str) -> str:
-    examples = json.loads(EXAMPLES_PATH.read_text(encoding="utf-8"))
+    examples = gbcs_examples()
     [match] = [e["hex"] for e in examples if e["source"].endswith(source_suffix)]
     return str(match)
 

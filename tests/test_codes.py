@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import FrozenInstanceError
 from functools import cache
-from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from reference_data import ALERT_CODES_HEADING, GBCS_CODE_TABLES, MESSAGE_CODES_HEADING
 
 from gbcs.codes import (
     ALERT_CODES,
@@ -19,8 +19,6 @@ from gbcs.codes import (
     alert_code_info,
     message_code_info,
 )
-
-GBCS_MD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gbcs.md"
 
 # gbcs.md 2.3 has 240 rows, one code each (224 from gbcs-parser + 16 others, as 2.1 says).
 # gbcs.md 3.2 has 142 single-code rows and 12 four-code "(total; phase 1/2/3)" ranges:
@@ -53,9 +51,9 @@ ALERT_GROUPS = {
 
 
 def _table_rows(heading: str) -> list[list[str]]:
-    assert GBCS_MD.is_file(), f"reference file missing: {GBCS_MD}"
-    lines = GBCS_MD.read_text(encoding="utf-8").splitlines()
-    assert heading in lines, f"{heading!r} not found in {GBCS_MD}"
+    assert GBCS_CODE_TABLES.is_file(), f"reference file missing: {GBCS_CODE_TABLES}"
+    lines = GBCS_CODE_TABLES.read_text(encoding="utf-8").splitlines()
+    assert heading in lines, f"{heading!r} not found in {GBCS_CODE_TABLES}"
     rows: list[list[str]] = []
     for line in lines[lines.index(heading) + 1 :]:
         if line.startswith("#"):
@@ -78,7 +76,7 @@ def _codes_in_cell(cell: str) -> list[int]:
 @cache
 def _markdown_message_rows() -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for row in _table_rows("### 2.3 Full table"):
+    for row in _table_rows(MESSAGE_CODES_HEADING):
         for code in _codes_in_cell(row[0]):
             assert code not in out, f"duplicate message code 0x{code:04X} in markdown"
             out[code] = row
@@ -88,7 +86,7 @@ def _markdown_message_rows() -> dict[int, list[str]]:
 @cache
 def _markdown_alert_rows() -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for row in _table_rows("### 3.2 Full table"):
+    for row in _table_rows(ALERT_CODES_HEADING):
         for code in _codes_in_cell(row[0]):
             assert code not in out, f"duplicate alert code 0x{code:04X} in markdown"
             out[code] = row

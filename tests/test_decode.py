@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reference_data import gbcs_examples
 
 from agent.cli import main
 from gbcs import tunnel
 
-EXAMPLES_PATH = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
-EXAMPLES: list[dict[str, Any]] = json.loads(EXAMPLES_PATH.read_text(encoding="utf-8"))
+EXAMPLES: list[dict[str, Any]] = gbcs_examples()
 REQUIRED = {
     "cra",
     "counter",
