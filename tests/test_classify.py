@@ -127,13 +127,14 @@ def test_alert_code_class_wins_over_the_message_code() -> None:
 
 
 def test_signature_makes_an_alert_critical() -> None:
-    # A generic non-critical alert code that arrives signed is a critical alert (gbcs.md 6.4).
+    # A generic non-critical alert code that arrives signed is a critical alert
+    # (docs/gbcs-notes.md 6.4).
     assert classify(alert(0x1001, 0x8010, signed=True)) is Category.CRITICAL_ALERT
     assert classify(alert(0x1001, 0x810D, signed=True)) is Category.CRITICAL_ALERT
 
 
 def test_generic_critical_alert_code_is_critical_even_unsigned() -> None:
-    """DESIGN.md: every critical alert is "CRA 3 with a signature, or 0x1000"."""
+    """Every critical alert is "CRA 3 with a signature, or 0x1000" (docs/gbcs-notes.md 6.4)."""
     assert classify(alert(0x1000, 0x8010, signed=False)) is Category.CRITICAL_ALERT
     assert classify(alert(0x1000, 0x810D, signed=False)) is Category.CRITICAL_ALERT
     assert classify(alert(0x0061, 0x8F0A, signed=False)) is Category.CRITICAL_ALERT
@@ -212,7 +213,8 @@ def test_every_alert_code_as_a_generic_alert() -> None:
 
 
 def test_alert_message_codes_are_the_alert_rows_of_the_reference_table() -> None:
-    """ALERT_MESSAGE_CODES re-derived from gbcs.md 2.3: alert-only framing or an alert category."""
+    """ALERT_MESSAGE_CODES re-derived from the message-code table (tests/data): alert-only framing
+    or an alert category."""
     assert GBCS_CODE_TABLES.is_file(), f"reference file missing: {GBCS_CODE_TABLES}"
     lines = GBCS_CODE_TABLES.read_text(encoding="utf-8").splitlines()
     start = lines.index(MESSAGE_CODES_HEADING)
@@ -251,7 +253,7 @@ def test_reference_frames_classify() -> None:
         elif f.cra is Cra.ALERT and f.critical:
             assert category in PASSING | {Category.CRITICAL_ALERT}, ex["use_case"]
         seen[ex["use_case"]] = category
-    # Spot checks on a few whose category the reference states (gbcs.md 2.2, 7.2).
+    # Spot checks on a few whose category the reference states (docs/gbcs-notes.md 2.2, 7.2).
     by_code = {ex["message_code"]: seen[ex["use_case"]] for ex in examples if ex["cra"] != "alert"}
     assert by_code["0x0059"] is Category.FIRMWARE
     assert by_code["0x000A"] is Category.SECURITY
@@ -259,7 +261,7 @@ def test_reference_frames_classify() -> None:
     assert by_code["0x0029"] is Category.READ
 
 
-# -- future-dated outcome alerts are re-classified by the command they report on (gbcs.md 7.3) ---
+# -- future-dated outcome alerts take the category of the command they report on (gbcs-notes.md 7.3)
 
 
 def future_dated(form: str, alert_code: int, reported: int) -> Frame:

@@ -1,5 +1,5 @@
-"""The framing forms beyond the basic header: the worked byte strings of gbcs.md 1.2 and 1.5,
-supplementary fields, GBT blocks, GSME tunnel headers and the alert details.
+"""The framing forms beyond the basic header: the worked byte strings of docs/gbcs-notes.md 1.2 and
+1.5, supplementary fields, GBT blocks, GSME tunnel headers and the alert details.
 
 Round-trip properties (hypothesis): build, then parse, gives back every field.
 """
@@ -38,7 +38,7 @@ def example_hex(source_suffix: str) -> str:
     return str(match)
 
 
-# -- gbcs.md 1.2: ECS52 command, field by field ---------------------------------------------------
+# -- docs/gbcs-notes.md 1.2: ECS52 command, field by field -----------------------------------------
 
 
 def test_worked_example_1_2_ecs52_command() -> None:
@@ -66,7 +66,7 @@ def test_worked_example_1_2_ecs52_command() -> None:
     assert classify(frame) is Category.FIRMWARE
 
 
-# -- gbcs.md 1.5: critical GBZ alert and non-critical DLMS alert ----------------------------------
+# -- docs/gbcs-notes.md 1.5: critical GBZ alert and non-critical DLMS alert ------------------------
 
 
 def test_worked_example_1_5_critical_gbz_alert() -> None:
@@ -112,7 +112,7 @@ def test_reference_future_dated_gbz_alert_names_its_command() -> None:
     assert frame.alert_detail == FutureDatedOutcome(
         actioned=True, message_code=0x00A3, counter=1002
     )
-    assert classify(frame) is Category.TARIFF  # GCS01b, not critical_alert (gbcs.md 7.3)
+    assert classify(frame) is Category.TARIFF  # GCS01b, not critical_alert (docs/gbcs-notes.md 7.3)
 
 
 def test_reference_supplementary_remote_party_fields() -> None:
@@ -478,7 +478,8 @@ def test_every_message_code_parses_and_classifies_in_every_form(form: str) -> No
             assert (frame.cra, frame.message_code, frame.counter) == (cra, code, code)
             assert frame.critical is ("signed" in form)
             assert frame.has_signature_field is (form != "pre-command")
-            # A bare DF command with a 00 signature field is a pre-command too (gbcs.md 1.1).
+            # A bare DF command with a 00 signature field is a pre-command too
+            # (docs/gbcs-notes.md 1.1).
             unsigned_command = cra is Cra.COMMAND and form in ("pre-command", "bare-00")
             assert frame.is_pre_command is unsigned_command
             assert classify(frame) is MESSAGE_CODES[code].category

@@ -1,4 +1,4 @@
-"""Tests for gbcs.codes: the message-code and alert-code tables of gbcs.md 2.3 and 3.2."""
+"""Tests for gbcs.codes against its source tables, tests/data/gbcs-code-tables.md."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from gbcs.codes import (
     message_code_info,
 )
 
-# gbcs.md 2.3 has 240 rows, one code each (224 from gbcs-parser + 16 others, as 2.1 says).
-# gbcs.md 3.2 has 142 single-code rows and 12 four-code "(total; phase 1/2/3)" ranges:
-# 142 + 12 * 4 = 190 (3.1: 184 from gbcs-parser + 0x811A, 0x8131 + 0x8F85-0x8F88).
+# The message-code table has 240 rows, one code each (224 from gbcs-parser + 16 others,
+# docs/gbcs-notes.md 2.1). The alert-code table has 142 single-code rows and 12 four-code
+# "(total; phase 1/2/3)" ranges: 142 + 12 * 4 = 190 (ibid. 3.1: 184 from gbcs-parser +
+# 0x811A, 0x8131 + 0x8F85-0x8F88).
 N_MESSAGE_CODES = 240
 N_ALERT_CODES = 190
 
@@ -175,7 +176,7 @@ def test_alert_entries_are_well_formed() -> None:
     assert {info.group for info in ALERT_CODES.values()} == set(ALERT_GROUPS)
 
 
-# --- spot checks against gbcs.md -----------------------------------------------------------
+# --- spot checks against the tables --------------------------------------------------------
 
 
 def test_ecs52_is_firmware() -> None:

@@ -110,7 +110,7 @@ def test_reference_frame_decodes_to_its_published_fields(index: int) -> None:
     assert frame.critical is ex["critical"], what
     assert frame.raw == data
     assert type(frame.raw) is bytes
-    # Framing facts that follow from the bytes (gbcs.md 1.1, 6.4).
+    # Framing facts that follow from the bytes (docs/gbcs-notes.md 1.1, 6.4).
     assert (frame.mac is not None) == (data[0] == 0xDD), what
     if frame.mac is not None:
         assert frame.mac == data[-12:]
