@@ -8,8 +8,8 @@ Rules:
   power cut because the config still lists it. Only a CCS01 puts it back.
 - A device is admitted when its EUI-64 is on the log. Anything else that appears on the HAN is
   refused (the router opens no tunnel to it and the hub asks it to leave).
-- CCS01 for a device already listed keeps its install code and succeeds (gbcs.md 5.3), without a
-  change and so without a CS14 alert.
+- CCS01 for a device already listed keeps its install code and succeeds (docs/gbcs-notes.md 5.3),
+  without a change and so without a CS14 alert.
 - A `device-log.json` that cannot be read as a device log stops start-up (StateError, exit 65)
   and is left as it is: starting without it would drop the devices CCS01 added, so that is for
   the operator to choose, by moving the file aside.

@@ -8,8 +8,8 @@ IMAGES_KEPT only; older ones are removed when a new one is stored) and served to
 each target with zigpy's own OTA server (`zigpy.ota.manager.update_firmware`: image notify, query
 next image, image blocks, upgrade end). The Device-level `update_firmware` is not used: after the
 transfer it sleeps 10 s twice to read the version back and re-interviews; the CHF does neither
-(the version is reported by CS06, gbcs.md 5.5). Per target the hub raises its own signed CCS08
-(0x0128). Firmware traffic is allowed in restricted mode.
+(the version is reported by CS06, docs/gbcs-notes.md 4.2). Per target the hub raises its own signed
+CCS08 (0x0128). Firmware traffic is allowed in restricted mode.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The hub as tunnel server for sleepy gas meters (GSME), with a bounded per-GSME queue.
 
-A GSME opens its tunnel to the hub (gbcs.md 5.2): the hub answers RequestTunnel with protocol 6
-(GB-HRGP) for a device on its log, and nothing else. Commands for a GSME are not sent: they wait
-in its queue (at most `max_queued`, each for at most `expiry` seconds; SiLabs' CHF keeps them
-24 h) until the GSME wakes and sends GET, which is answered with GET-RESPONSE: `02 nn` and the
+A GSME opens its tunnel to the hub (docs/gbcs-notes.md 5.2): the hub answers RequestTunnel with
+protocol 6 (GB-HRGP) for a device on its log, and nothing else. Commands for a GSME are not sent:
+they wait in its queue (at most `max_queued`, each for at most `expiry` seconds; SiLabs' CHF keeps
+them 24 h) until the GSME wakes and sends GET, which is answered with GET-RESPONSE: `02 nn` and the
 oldest command, `nn` being how many still wait after it, or `02 00` alone when none does. What the
 GSME sends as PUT (its responses and alerts) goes upstream like any meter's frame. A command that
 expires unpolled is dropped and reported: `on_expired(entry)` (the hub answers the request on

@@ -1,12 +1,13 @@
 """The GBCS alerts the hub originates as the CHF, each signed with the hub's key.
 
-- CS14 (0x0018, alert 0x8F12): the device log changed; carries the whole log (gbcs.md 5.3).
+- CS14 (0x0018, alert 0x8F12): the device log changed; carries the whole log
+  (docs/gbcs-notes.md 5.3).
 - 0x1000 with alert 0x8F3E (unauthorised communication access attempted): a device that is not
   on the device log tried to join; the body names its EUI-64. A security alert, so it goes up
   in restricted mode too.
 - 0x00D5 (alert 0x8F84): a command the hub accepted could not be delivered to the meter; the
-  body names the undelivered message by originator, target, CRA flag and counter (gbcs.md 5.1),
-  never by its content.
+  body names the undelivered message by originator, target, CRA flag and counter, never by its
+  content (docs/gbcs-notes.md 5.1).
 
 All are addressed to the Access Control Broker, as the CHF's alerts are. Counters start at the
 current time in milliseconds and only increase. A restart must never reuse one (the WAN would
@@ -86,7 +87,8 @@ class HubAlerts:
 
     def firmware_transfer(self, target: bytes, file_version: int, success: bool) -> bytes:
         """CCS08: an ASN.1 SEQUENCE of alert code, time, target, firmware version and result
-        (0 success, 3 transfer failure), as gbcs/alert_details.py reads it (gbcs.md 5.5)."""
+        (0 success, 3 transfer failure), as gbcs/alert_details.py reads it
+        (docs/gbcs-notes.md 4.2)."""
         self.counter += 1
         alert_code = TRANSFER_SUCCESS if success else TRANSFER_FAIL
         when = self.clock().strftime("%Y%m%d%H%M%SZ").encode()

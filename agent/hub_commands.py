@@ -9,11 +9,12 @@ Any other command to the hub is refused: this hub actions only its device-log co
 Before acting, the hub checks a command's origin, in this order:
 1. the GBCS recipient must be the hub itself;
 2. with the ACB's key-agreement key configured (`[trust] acb_key`), the command must carry a MAC
-   made with the key the ACB and the hub share for it (gbcs.md 6.2, gbcs/mac_key.py: ECDH of the
-   ACB's KA key and the hub's own, `<state>/hub-ka-key.pem`, then the KDF over the header);
-3. the originator counter must be above the last one accepted from that originator (gbcs.md
-   6.3), persisted in `<state>/hub-commands.json`, so a replayed or reordered command is refused
-   even across restarts. A command refused at 1 or 2 does not move the counter on.
+   made with the key the ACB and the hub share for it (docs/gbcs-notes.md 6.2, gbcs/mac_key.py: ECDH
+   of the ACB's KA key and the hub's own, `<state>/hub-ka-key.pem`, then the KDF over the header);
+3. the originator counter must be above the last one accepted from that originator
+   (docs/gbcs-notes.md 6.3), persisted in `<state>/hub-commands.json`, so a replayed or reordered
+   command is refused even across restarts. A command refused at 1 or 2 does not move the counter
+   on.
 Without `[trust] acb_key` step 2 is skipped, and whoever can publish on `down/gbcs` can send the
 hub a fresh command: a lab with the DCC's test frames has no ACB key. docs/operations.md says how
 to configure the key, and the broker ACL that guards the topic either way.

@@ -43,7 +43,7 @@ class LabCommand:
     dlms: bool = True
 
 
-# What a supplier sends day to day (gbcs.md 2.3 for the codes and their GBCS types).
+# What a supplier sends day to day (docs/gbcs-notes.md 2.3 for the codes and their GBCS types).
 SUPPLIER_COMMANDS = (
     LabCommand(0x0027, critical=False),  # ECS17b read import energy registers (read)
     LabCommand(0x0019, critical=True),  # ECS01a set tariff and price (tariff)

@@ -10,7 +10,7 @@ Type=notify) every call is a no-op, so the same code runs in a terminal and unde
 
 Why not the `sdnotify` package: it connects once, swallows every error with a bare except and has
 no watchdog helper. Why not python3-systemd: it needs the Debian package or a C build. This is
-the same choice Zigbee2MQTT made (anchors.md 4.2).
+the same choice Zigbee2MQTT made (docs/gbcs-notes.md 9.2).
 
 A failed send is logged once per failure kind and never raised: losing systemd's socket must not
 take the hub down; systemd notices a missing watchdog ping on its own.

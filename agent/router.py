@@ -1,10 +1,10 @@
 """The HAN router: zigpy devices and their tunnels in, GBCS bytes out, and back.
 
 For every initialised device with a Tunneling server cluster (ESME and other non-sleepy devices)
-the hub, as the CHF, requests a tunnel with protocol id 6 (GB-HRGP, gbcs.md 5.2) and listens to
-the device's TransferData. GBCS bytes that arrive are handed to `on_frame` with the device's
-EUI-64 and the time of arrival; nothing here parses or judges them. `send` writes GBCS bytes to a
-device's tunnel.
+the hub, as the CHF, requests a tunnel with protocol id 6 (GB-HRGP, docs/gbcs-notes.md 5.2) and
+listens to the device's TransferData. GBCS bytes that arrive are handed to `on_frame` with the
+device's EUI-64 and the time of arrival; nothing here parses or judges them. `send` writes GBCS
+bytes to a device's tunnel.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ A scenario is a TOML file (config/scenarios/*.toml, documented in docs/lab-tools
                           sent to the hub on bridge/request/consent, as the WAN would
 
 Times are seconds from the start; `every` repeats an event `count` times. `time_scale` divides
-every time, so a day-shaped scenario runs in seconds in the tests. Only ESME and IHD exist as
-simulated devices on this branch (hal/sim); GSME and PPMID are refused by name.
+every time, so a day-shaped scenario runs in seconds in the tests. Scenarios drive only
+the simulated ESME and IHD (hal/sim); GSME and PPMID are refused by name.
 
 Parsing is pure and strict: any bad key is a ScenarioError naming the file and the key, which
 the CLI turns into exit 78 with one line. Running drives the lab's own devices and supplier

@@ -14,7 +14,7 @@ Rules:
    `STATUS=` so `systemctl status` shows why. Pings resume as soon as all pass again.
 
 Pinging on a bare timer (as Zigbee2MQTT does) would keep a hub with a dead radio "running" for
-ever; this module exists to avoid that (anchors.md 4.2).
+ever; this module exists to avoid that (docs/gbcs-notes.md 9.2).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from gbcs.frame import Cra, build_frame
 from gbcs.gbt_transfer import split_into_blocks
 from gbcs.supplementary import Supplementary
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
+REFERENCE = Path(__file__).resolve().parents[1] / "tests/data/gbcs-examples.json"
 WHEN = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
 MAC_KEY = bytes(range(16))
 

@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/gbcs_bench.py [--rounds N] [--repeats N] [--cpu N]
 
-This is the hub's per-frame work between the radio and the outbox (DESIGN.md): parse_frame,
-classify and decide under the shipped restricted profile, in the direction each frame travels.
-The process is pinned to one CPU. Each repeat runs the whole corpus `rounds` times; the best
-repeat by wall clock is the figure (every repeat is printed, with its rate by CPU time too),
-because on a shared machine the slower repeats measure the neighbours, not the code. Figures go
-in BENCHMARKS.md.
+This is the hub's per-frame work between the radio and the outbox (docs/architecture.md, "Path of a
+frame upstream"): parse_frame, classify and decide under the shipped restricted profile, in the
+direction each frame travels. The process is pinned to one CPU. Each repeat runs the whole corpus
+`rounds` times; the best repeat by wall clock is the figure (every repeat is printed, with its rate
+by CPU time too), because on a shared machine the slower repeats measure the neighbours, not the
+code. Figures go in BENCHMARKS.md.
 """
 
 from __future__ import annotations

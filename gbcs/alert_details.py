@@ -1,6 +1,6 @@
 """The parts of an alert body beyond the alert code that say what the alert is about.
 
-Three kinds (gbcs.md 1.5 and 5.5):
+Three kinds (docs/gbcs-notes.md 1.5 and 4.2):
 
 * Future-dated outcome (0x00CA-0x00CD; alert 0x8F66 actioned / 0x8F67 not actioned): the
   message code of the command it reports on. DLMS form 0x00CC: after the alert's date-time an

@@ -1,4 +1,4 @@
-"""Where the 16-bit alert code sits in an alert's payload (gbcs.md 1.5).
+"""Where the 16-bit alert code sits in an alert's payload (docs/gbcs-notes.md 1.5).
 
 The alert code is never encrypted, but its position depends on the payload format:
 

@@ -1,9 +1,9 @@
 """CCS01 / CCS02: the commands that add a device to, or remove one from, the CHF device log.
 
 In GBCS these are DLMS ACTIONs on the ZigBee Network Control object (class 104, OBIS
-0-0:30.3.0.255), method `register_device` (CCS01) or `unregister_device` (CCS02), gbcs.md 5.3.
-The RTDS vectors carry more than a hub needs (two enumerations, a join timeout, an
-enable-joining SET); this module reads and writes the part that decides admission:
+0-0:30.3.0.255), method `register_device` (CCS01) or `unregister_device` (CCS02)
+(docs/gbcs-notes.md 5.3). The RTDS vectors carry more than a hub needs (two enumerations, a join
+timeout, an enable-joining SET); this module reads and writes the part that decides admission:
 
     C3 01 <invoke-id 4> 00 68 00 00 1E 03 00 FF <method> 01 <parameter>
 
@@ -82,7 +82,7 @@ def cs14_extra(extended_pan_id: bytes, entries: list[bytes]) -> bytes:
     """CS14 body after the alert code and date-time: the extended PAN id and the whole log.
 
     The log is an array of {EUI-64, hashed link key}; the hub has no CBKE link keys, so each
-    hash is the empty octet-string, as GBCS sends before a link key exists (gbcs.md 5.3).
+    hash is the empty octet-string, as GBCS sends before a link key exists (docs/gbcs-notes.md 5.3).
     """
     items = b"".join(b"\x02\x02\x09\x08" + eui + b"\x09\x00" for eui in entries)
     log = b"\x01" + bytes([len(entries)]) + items

@@ -8,8 +8,8 @@ Rules:
 * A future-dated outcome alert in DLMS or GBZ form (0x00CC, 0x00CD) then takes the category of
   the command it reports on, read from its body (gbcs/alert_details.py): it is signed, but an
   alert that a tariff or prepayment command was executed is tariff or prepayment data, and must
-  not pass as a critical alert in restricted mode (gbcs.md 7.3). If the body does not name a
-  known command, or the alert code is not 0x8F66/0x8F67, it is `unknown`.
+  not pass as a critical alert in restricted mode (docs/gbcs-notes.md 7.3). If the body does not
+  name a known command, or the alert code is not 0x8F66/0x8F67, it is `unknown`.
 * Failing that, a use-case-specific alert message code gives its category (ECS80 is safety, CCS08
   firmware). What is left is `critical_alert` when signed or sent under a critical alert message
   code (0x1000, ECS68, ...), else `prepayment` for credit alerts and `alert` for the rest.

@@ -1,9 +1,10 @@
 """GBCS message-code and alert-code tables, as typed literal data.
 
-Source: the project reference ``shared/reference/gbcs.md`` (a sibling of the repository), section
-2.3 "Full table" (message codes) and section 3.2 "Full table" (alert codes). Every row of both
-tables is transcribed here; ``tests/test_codes.py`` re-reads the markdown and fails if the set of
-codes drifts from it. Nothing is parsed or read from disk at import time.
+Source: ``tests/data/gbcs-code-tables.md``, "Message codes" and "Alert codes", compiled from
+public sources (gbcs-parser, Wireshark's GBCS dissector, DCC duis-templates, DCC RTDS 4.5.0; see
+docs/gbcs-notes.md 2 and 3). Every row of both tables is transcribed here; ``tests/test_codes.py``
+re-reads the markdown and fails if the set of codes drifts from it. Nothing is parsed or read from
+disk at import time.
 
 Rules used in the transcription:
 
@@ -22,7 +23,7 @@ Rules used in the transcription:
   tamper -> SECURITY, the three safety classes -> SAFETY, prepayment -> PREPAYMENT, anything
   else -> ALERT.
 * Whether a particular *alert message* is critical is decided by its framing and message code,
-  never by the alert-code prefix (see gbcs.md 3.1).
+  never by the alert-code prefix (see docs/gbcs-notes.md 3.1).
 * ``ALERT_MESSAGE_CODES`` are the message codes that only ever travel as alerts (CRA 3): the rows
   whose RTDS framing column lists only ``A:`` forms, plus 0x00D5, whose category is an alert but
   which has no vector. Category alone cannot tell them: 0x0067 ECS80 is ``safety`` and 0x00CE is
@@ -72,7 +73,7 @@ class Category(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MessageCodeInfo:
-    """One row of gbcs.md 2.3 (message codes)."""
+    """One row of docs/gbcs-notes.md 2.3 (message codes)."""
 
     code: int
     use_case: str
@@ -84,7 +85,7 @@ class MessageCodeInfo:
 
 @dataclass(frozen=True, slots=True)
 class AlertCodeInfo:
-    """One code of gbcs.md 3.2 (alert codes)."""
+    """One code of docs/gbcs-notes.md 3.2 (alert codes)."""
 
     code: int
     name: str

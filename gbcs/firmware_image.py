@@ -1,4 +1,4 @@
-"""A GBCS firmware image: a ZigBee OTA file with the Supplier's signature (gbcs.md 4.1).
+"""A GBCS firmware image: a ZigBee OTA file with the Supplier's signature (docs/gbcs-notes.md 4.1).
 
 Layout: the OTA header (`header_length` bytes, magic 1E F1 EE 0B), the manufacturer image, one
 byte 00 (the CH's "force replace" flag), then 40 and a 64-byte ECDSA P-256 signature (r || s)

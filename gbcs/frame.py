@@ -4,7 +4,7 @@ Rules of this module:
 
 * It reads headers only. Everything the hub decides on (CRA flag, counter, the two EUI-64s, the
   message code, the alert code, whether a signature is present) is in clear in every GBCS frame,
-  so no key material is needed to parse (reference gbcs.md 1.6).
+  so no key material is needed to parse (docs/gbcs-notes.md 1.6).
 * `Frame.raw` is the exact input. The hub forwards `raw`, never a re-encoding: signatures and MACs
   cover the bytes, so a forwarded frame must be bit-identical to the one received.
 * Malformed input raises `FrameError` carrying the byte offset and the reason. Nothing else escapes
@@ -147,7 +147,10 @@ class Frame(NamedTuple):
 
     @property
     def supplementary_fields(self) -> Supplementary:
-        """The other-information after the message code, as named fields (gbcs.md 1.2)."""
+        """The other-information after the message code, as named fields.
+
+        See docs/gbcs-notes.md 1.2.
+        """
         return decode_supplementary(self.supplementary)
 
 
@@ -306,8 +309,8 @@ def build_frame(
     With `signer` the frame carries a 64-byte signature over the signed span (a critical
     message); without one its signature field is `00`, or absent when `signature_field` is
     False (a pre-command). With `mac_key` (16 bytes) the APDU is wrapped in the `DD 00` MAC
-    header and a GMAC tag computed as GBCS does (gbcs.md 6.2) with that key; deriving the key
-    itself needs the parties' key-agreement keys and is the caller's business.
+    header and a GMAC tag computed as GBCS does (docs/gbcs-notes.md 6.2) with that key; deriving the
+    key itself needs the parties' key-agreement keys and is the caller's business.
     """
     if len(originator) != EUI64_LENGTH or len(recipient) != EUI64_LENGTH:
         raise ValueError("originator and recipient must be 8-byte EUI-64s")

@@ -1,7 +1,7 @@
 """General Block Transfer (`DD 09`): one block of a GBCS message too large to send whole.
 
-Layout (gbcs.md 1.1 and 7.1 summarise Wireshark's `packet-gbcs.c`; there are no test vectors,
-so the exact bytes below are this project's reading of that summary, not a verified fact):
+Layout (docs/gbcs-notes.md 1.1 and 7.1 summarise Wireshark's `packet-gbcs.c`; there are no test
+vectors, so the exact bytes below are this project's reading of that summary, not a verified fact):
 
     DD                       general-ciphering tag
     09 CRA counter(8)        transaction-id: the whole message's CRA flag and originator counter

@@ -1,5 +1,5 @@
 """The key a GBCS MAC is made with: ECDH between two key-agreement keys, then a one-step KDF
-(gbcs.md 6.2).
+(docs/gbcs-notes.md 6.2).
 
     key = first 16 bytes of SHA-256(00 00 00 01 || Z || OtherInfo)
     Z = the ECDH P-256 shared secret (for a command: the ACB's KA key and the recipient's)

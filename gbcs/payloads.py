@@ -33,7 +33,10 @@ def dlms_date_time(when: datetime) -> bytes:
 
 
 def invoke_id(counter: int) -> bytes:
-    """GBCS DLMS invoke-id: 0x20 then the low 24 bits of the originator counter (gbcs.md 1.3)."""
+    """GBCS DLMS invoke-id: 0x20, then the low 24 bits of the originator counter.
+
+    See docs/gbcs-notes.md 1.3.
+    """
     return b"\x20" + (counter & 0xFFFFFF).to_bytes(3, "big")
 
 

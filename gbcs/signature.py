@@ -1,4 +1,6 @@
-"""ECDSA P-256 / SHA-256 signatures as GBCS carries them: raw r||s, 64 bytes (gbcs.md 6.1).
+"""ECDSA P-256 / SHA-256 signatures as GBCS carries them: raw r||s, 64 bytes.
+
+See docs/gbcs-notes.md 6.1.
 
 Keys are `cryptography` objects; loading them from PEM bytes is here, reading the files is the
 caller's business (this package does no I/O).

@@ -1,4 +1,4 @@
-"""The supplementary fields of other-information, after the message code (gbcs.md 1.2).
+"""The supplementary fields of other-information, after the message code (docs/gbcs-notes.md 1.2).
 
 Each field only appears when the one before it does, so the length says which are present:
 

@@ -1,4 +1,4 @@
-"""The one-byte GBCS tunnel header a sleepy GSME uses with the CHF (gbcs.md 5.2).
+"""The one-byte GBCS tunnel header a sleepy GSME uses with the CHF (docs/gbcs-notes.md 5.2).
 
     01        GET           GSME -> CHF: send me what is queued for me
     02 nn     GET-RESPONSE  CHF -> GSME: nn messages still queued, then one GBCS message or none

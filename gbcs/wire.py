@@ -21,7 +21,7 @@ TRANSACTION_ID_LENGTH = 9
 
 
 class Cra(IntEnum):
-    """The CRA flag: what kind of message this is (gbcs.md 1.4)."""
+    """The CRA flag: what kind of message this is (docs/gbcs-notes.md 1.4)."""
 
     COMMAND = 1
     RESPONSE = 2

@@ -4,7 +4,7 @@ zigpy 2.4 parses ZCL only for the Home Automation (0x0104) and ZLL profiles and 
 the Smart Energy profile (0x0109) as a custom profile, so a meter's replies, reports and tunnel
 data would never reach a cluster. Rewriting the profile of incoming packets to 0x0104 before
 zigpy sees them fixes that; outgoing packets keep the endpoint's own profile, so meters still
-receive 0x0109 (reference zigpy-mqtt.md 2, verified on the virtual radio and on bellows).
+receive 0x0109 (docs/gbcs-notes.md 8.1, verified on the virtual radio and on bellows).
 
 A meter's GBCS traffic (plain TransferData on the Tunneling cluster) is read by
 `hal.tunnel_fast_path` before zigpy's generic ZCL parsing, which costs more than the whole hub.

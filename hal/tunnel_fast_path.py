@@ -1,7 +1,7 @@
 """A meter's TransferData, read without zigpy's generic ZCL parsing.
 
-Every GBCS frame a meter sends rides one server->client TransferData (gbcs.md 5). zigpy reads
-each incoming ZCL frame through its generic Struct machinery, the header twice and the payload
+Every GBCS frame a meter sends rides one server->client TransferData (docs/gbcs-notes.md 5.2). zigpy
+reads each incoming ZCL frame through its generic Struct machinery, the header twice and the payload
 once, with an `inspect.Signature.bind` per Struct: about 300 µs of CPU per frame on the bench
 machine, more than everything the hub does with the frame (BENCHMARKS.md, end to end). On a Pi
 that is several times more. This frame's layout is fixed, so it is read here in a few µs:

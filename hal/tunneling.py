@@ -3,7 +3,7 @@
 GBCS messages ride its TransferData command. Both directions have a TransferData command with
 different ids (client->server 0x02, server->client 0x01); zigpy resolves a cluster attribute by
 name in the client-command table first, so the two get distinct names here and nothing can send
-the wrong one by accident (reference zigpy-mqtt.md 3).
+the wrong one by accident (docs/gbcs-notes.md 8.2).
 
 Subclassing the stub re-registers cluster id 0x0704 globally, so every endpoint zigpy creates
 after this module is imported, including those loaded from its database, gets these definitions.

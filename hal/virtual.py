@@ -1,7 +1,7 @@
 """The virtual radio: a zigpy ControllerApplication whose air is a dict of simulated devices.
 
 Only the radio is replaced. zigpy's interview, ZCL parsing, device database, Time server and OTA
-server run unchanged above it, exactly as over bellows on a Pi (reference zigpy-mqtt.md 2).
+server run unchanged above it, exactly as over bellows on a Pi (docs/gbcs-notes.md 8.1).
 
 Transmit is `send_packet`: the packet goes to the simulated device it is addressed to, and the
 device's replies come back on the next loop turn through `packet_received`, as they would from

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI check of the systemd unit as `make install` ships it (anchors.md 4.6):
+# CI check of the systemd unit as `make install` ships it (docs/gbcs-notes.md 9.3):
 # 1. stage an install (scripts/install.sh with DESTDIR) so the entry point exists, offline;
 # 2. `systemd-analyze verify` a copy of the installed unit whose paths point into the staging
 #    root: it fails on a non-zero status AND on any output, because unknown keys and unparsable

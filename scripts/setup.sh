@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the agent and its tests need on Debian 12 / Raspberry Pi OS (bookworm):
-# Debian packages (python3-venv, mosquitto, systemd, procps) when missing, then a virtual environment in .venv
-# with the project and its test extra. Safe to run again; it only does what is missing.
+# Debian packages (python3-venv, mosquitto, mosquitto-clients, systemd, procps) when missing, then
+# a virtual environment in .venv with the project and its test extra. Safe to run again; it only
+# does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
   echo "han-agent needs Python 3.11 or newer (Debian 12 / Raspberry Pi OS bookworm)" >&2; exit 1; }
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# mosquitto_sub and mosquitto_pub: the README's way to watch the WAN side.
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 # scripts/check-unit.sh: systemd-analyze, and /bin/kill that the unit's ExecReload names.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -x /bin/kill ] || need+=(procps)

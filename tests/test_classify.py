@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from reference_data import GBCS_CODE_TABLES, MESSAGE_CODES_HEADING, gbcs_examples
 
 from gbcs import payloads, signature
 from gbcs.classify import classify
@@ -19,10 +18,6 @@ from gbcs.codes import (
     message_code_info,
 )
 from gbcs.frame import Cra, Frame, build_frame, parse_frame
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-GBCS_MD = REFERENCE / "gbcs.md"
-EXAMPLES = REFERENCE / "gbcs-examples.json"
 
 KEY = signature.generate_key()
 SUPPLIER = bytes.fromhex("90B3D51F30010000")
@@ -132,13 +127,14 @@ def test_alert_code_class_wins_over_the_message_code() -> None:
 
 
 def test_signature_makes_an_alert_critical() -> None:
-    # A generic non-critical alert code that arrives signed is a critical alert (gbcs.md 6.4).
+    # A generic non-critical alert code that arrives signed is a critical alert
+    # (docs/gbcs-notes.md 6.4).
     assert classify(alert(0x1001, 0x8010, signed=True)) is Category.CRITICAL_ALERT
     assert classify(alert(0x1001, 0x810D, signed=True)) is Category.CRITICAL_ALERT
 
 
 def test_generic_critical_alert_code_is_critical_even_unsigned() -> None:
-    """DESIGN.md: every critical alert is "CRA 3 with a signature, or 0x1000"."""
+    """Every critical alert is "CRA 3 with a signature, or 0x1000" (docs/gbcs-notes.md 6.4)."""
     assert classify(alert(0x1000, 0x8010, signed=False)) is Category.CRITICAL_ALERT
     assert classify(alert(0x1000, 0x810D, signed=False)) is Category.CRITICAL_ALERT
     assert classify(alert(0x0061, 0x8F0A, signed=False)) is Category.CRITICAL_ALERT
@@ -217,10 +213,11 @@ def test_every_alert_code_as_a_generic_alert() -> None:
 
 
 def test_alert_message_codes_are_the_alert_rows_of_the_reference_table() -> None:
-    """ALERT_MESSAGE_CODES re-derived from gbcs.md 2.3: alert-only framing or an alert category."""
-    assert GBCS_MD.is_file(), f"reference file missing: {GBCS_MD}"
-    lines = GBCS_MD.read_text(encoding="utf-8").splitlines()
-    start = lines.index("### 2.3 Full table")
+    """ALERT_MESSAGE_CODES re-derived from the message-code table (tests/data): alert-only framing
+    or an alert category."""
+    assert GBCS_CODE_TABLES.is_file(), f"reference file missing: {GBCS_CODE_TABLES}"
+    lines = GBCS_CODE_TABLES.read_text(encoding="utf-8").splitlines()
+    start = lines.index(MESSAGE_CODES_HEADING)
     derived: set[int] = set()
     for line in lines[start + 1 :]:
         if line.startswith("#"):
@@ -241,8 +238,7 @@ def test_alert_message_codes_are_the_alert_rows_of_the_reference_table() -> None
 
 
 def test_reference_frames_classify() -> None:
-    assert EXAMPLES.is_file(), f"reference frames missing: {EXAMPLES}"
-    examples = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+    examples = gbcs_examples()
     assert len(examples) == 16
     seen: dict[str, Category] = {}
     for ex in examples:
@@ -257,7 +253,7 @@ def test_reference_frames_classify() -> None:
         elif f.cra is Cra.ALERT and f.critical:
             assert category in PASSING | {Category.CRITICAL_ALERT}, ex["use_case"]
         seen[ex["use_case"]] = category
-    # Spot checks on a few whose category the reference states (gbcs.md 2.2, 7.2).
+    # Spot checks on a few whose category the reference states (docs/gbcs-notes.md 2.2, 7.2).
     by_code = {ex["message_code"]: seen[ex["use_case"]] for ex in examples if ex["cra"] != "alert"}
     assert by_code["0x0059"] is Category.FIRMWARE
     assert by_code["0x000A"] is Category.SECURITY
@@ -265,7 +261,7 @@ def test_reference_frames_classify() -> None:
     assert by_code["0x0029"] is Category.READ
 
 
-# -- future-dated outcome alerts are re-classified by the command they report on (gbcs.md 7.3) ---
+# -- future-dated outcome alerts take the category of the command they report on (gbcs-notes.md 7.3)
 
 
 def future_dated(form: str, alert_code: int, reported: int) -> Frame:

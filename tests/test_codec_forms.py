@@ -1,18 +1,17 @@
-"""The framing forms beyond the basic header: the worked byte strings of gbcs.md 1.2 and 1.5,
-supplementary fields, GBT blocks, GSME tunnel headers and the alert details.
+"""The framing forms beyond the basic header: the worked byte strings of docs/gbcs-notes.md 1.2 and
+1.5, supplementary fields, GBT blocks, GSME tunnel headers and the alert details.
 
 Round-trip properties (hypothesis): build, then parse, gives back every field.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_data import gbcs_examples
 
 from gbcs import payloads, tunnel
 from gbcs.alert_details import FirmwareReceipt, FirmwareTransfer, FutureDatedOutcome
@@ -24,7 +23,6 @@ from gbcs.gbt_transfer import reassemble, routing_header, split_into_blocks
 from gbcs.supplementary import Supplementary, decode_supplementary
 from gbcs.tunnel import TunnelKind, parse_tunnel_data
 
-EXAMPLES_PATH = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUPPLIER = bytes.fromhex("90B3D51F30010000")
 ESME = bytes.fromhex("00DB1234567890A0")
@@ -35,12 +33,12 @@ COUNTER = st.integers(0, (1 << 64) - 1)
 
 
 def example_hex(source_suffix: str) -> str:
-    examples = json.loads(EXAMPLES_PATH.read_text(encoding="utf-8"))
+    examples = gbcs_examples()
     [match] = [e["hex"] for e in examples if e["source"].endswith(source_suffix)]
     return str(match)
 
 
-# -- gbcs.md 1.2: ECS52 command, field by field ---------------------------------------------------
+# -- docs/gbcs-notes.md 1.2: ECS52 command, field by field -----------------------------------------
 
 
 def test_worked_example_1_2_ecs52_command() -> None:
@@ -68,7 +66,7 @@ def test_worked_example_1_2_ecs52_command() -> None:
     assert classify(frame) is Category.FIRMWARE
 
 
-# -- gbcs.md 1.5: critical GBZ alert and non-critical DLMS alert ----------------------------------
+# -- docs/gbcs-notes.md 1.5: critical GBZ alert and non-critical DLMS alert ------------------------
 
 
 def test_worked_example_1_5_critical_gbz_alert() -> None:
@@ -114,7 +112,7 @@ def test_reference_future_dated_gbz_alert_names_its_command() -> None:
     assert frame.alert_detail == FutureDatedOutcome(
         actioned=True, message_code=0x00A3, counter=1002
     )
-    assert classify(frame) is Category.TARIFF  # GCS01b, not critical_alert (gbcs.md 7.3)
+    assert classify(frame) is Category.TARIFF  # GCS01b, not critical_alert (docs/gbcs-notes.md 7.3)
 
 
 def test_reference_supplementary_remote_party_fields() -> None:
@@ -480,7 +478,8 @@ def test_every_message_code_parses_and_classifies_in_every_form(form: str) -> No
             assert (frame.cra, frame.message_code, frame.counter) == (cra, code, code)
             assert frame.critical is ("signed" in form)
             assert frame.has_signature_field is (form != "pre-command")
-            # A bare DF command with a 00 signature field is a pre-command too (gbcs.md 1.1).
+            # A bare DF command with a 00 signature field is a pre-command too
+            # (docs/gbcs-notes.md 1.1).
             unsigned_command = cra is Cra.COMMAND and form in ("pre-command", "bare-00")
             assert frame.is_pre_command is unsigned_command
             assert classify(frame) is MESSAGE_CODES[code].category

@@ -1,14 +1,14 @@
-"""Tests for gbcs.codes: the message-code and alert-code tables of gbcs.md 2.3 and 3.2."""
+"""Tests for gbcs.codes against its source tables, tests/data/gbcs-code-tables.md."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import FrozenInstanceError
 from functools import cache
-from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from reference_data import ALERT_CODES_HEADING, GBCS_CODE_TABLES, MESSAGE_CODES_HEADING
 
 from gbcs.codes import (
     ALERT_CODES,
@@ -20,11 +20,10 @@ from gbcs.codes import (
     message_code_info,
 )
 
-GBCS_MD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gbcs.md"
-
-# gbcs.md 2.3 has 240 rows, one code each (224 from gbcs-parser + 16 others, as 2.1 says).
-# gbcs.md 3.2 has 142 single-code rows and 12 four-code "(total; phase 1/2/3)" ranges:
-# 142 + 12 * 4 = 190 (3.1: 184 from gbcs-parser + 0x811A, 0x8131 + 0x8F85-0x8F88).
+# The message-code table has 240 rows, one code each (224 from gbcs-parser + 16 others,
+# docs/gbcs-notes.md 2.1). The alert-code table has 142 single-code rows and 12 four-code
+# "(total; phase 1/2/3)" ranges: 142 + 12 * 4 = 190 (ibid. 3.1: 184 from gbcs-parser +
+# 0x811A, 0x8131 + 0x8F85-0x8F88).
 N_MESSAGE_CODES = 240
 N_ALERT_CODES = 190
 
@@ -53,9 +52,9 @@ ALERT_GROUPS = {
 
 
 def _table_rows(heading: str) -> list[list[str]]:
-    assert GBCS_MD.is_file(), f"reference file missing: {GBCS_MD}"
-    lines = GBCS_MD.read_text(encoding="utf-8").splitlines()
-    assert heading in lines, f"{heading!r} not found in {GBCS_MD}"
+    assert GBCS_CODE_TABLES.is_file(), f"reference file missing: {GBCS_CODE_TABLES}"
+    lines = GBCS_CODE_TABLES.read_text(encoding="utf-8").splitlines()
+    assert heading in lines, f"{heading!r} not found in {GBCS_CODE_TABLES}"
     rows: list[list[str]] = []
     for line in lines[lines.index(heading) + 1 :]:
         if line.startswith("#"):
@@ -78,7 +77,7 @@ def _codes_in_cell(cell: str) -> list[int]:
 @cache
 def _markdown_message_rows() -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for row in _table_rows("### 2.3 Full table"):
+    for row in _table_rows(MESSAGE_CODES_HEADING):
         for code in _codes_in_cell(row[0]):
             assert code not in out, f"duplicate message code 0x{code:04X} in markdown"
             out[code] = row
@@ -88,7 +87,7 @@ def _markdown_message_rows() -> dict[int, list[str]]:
 @cache
 def _markdown_alert_rows() -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for row in _table_rows("### 3.2 Full table"):
+    for row in _table_rows(ALERT_CODES_HEADING):
         for code in _codes_in_cell(row[0]):
             assert code not in out, f"duplicate alert code 0x{code:04X} in markdown"
             out[code] = row
@@ -177,7 +176,7 @@ def test_alert_entries_are_well_formed() -> None:
     assert {info.group for info in ALERT_CODES.values()} == set(ALERT_GROUPS)
 
 
-# --- spot checks against gbcs.md -----------------------------------------------------------
+# --- spot checks against the tables --------------------------------------------------------
 
 
 def test_ecs52_is_firmware() -> None:

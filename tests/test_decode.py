@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reference_data import gbcs_examples
 
 from agent.cli import main
 from gbcs import tunnel
 
-EXAMPLES_PATH = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
-EXAMPLES: list[dict[str, Any]] = json.loads(EXAMPLES_PATH.read_text(encoding="utf-8"))
+EXAMPLES: list[dict[str, Any]] = gbcs_examples()
 REQUIRED = {
     "cra",
     "counter",
@@ -60,7 +60,8 @@ def test_decision_follows_the_shipped_restricted_profile(
         "ECS17d_4.1.2_SINGLE_SUCCESS_RESPONSE_GBCS.HEX": ("read", "block"),
         "GCA-ZigBee_NA_8F30_ALERT_GBCS.HEX": ("security", "forward"),
         "ECS80_NA_8F36_ALERT_GBCS.HEX": ("safety", "forward"),
-        # Signed, but reports that a GCS01b tariff command ran: tariff, blocked (gbcs.md 7.3).
+        # Signed, but reports that a GCS01b tariff command ran: tariff, blocked
+        # (docs/gbcs-notes.md 7.3).
         "GCS01b_1.2.1_8F66_FUTURE_DATED_BLOCK_SUCCESS_ALERT_PUBLISH_PRICE_MATRIX_GBCS.HEX": (
             "tariff",
             "block",

@@ -2,8 +2,8 @@
 
 The simulated supplier sends commands through the hub as the WAN would; the simulated ESME
 answers and raises alerts over its Zigbee tunnel, through real zigpy. The expected categories
-and decisions below are written out by hand from DESIGN.md and gbcs.md, not computed by the
-code under test.
+and decisions below are written out by hand from the code tables (docs/gbcs-notes.md 2 and 3)
+and the rules of docs/restricted-profile.md, not computed by the code under test.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from agent.lab import METER_ALERTS, SUPPLIER_COMMANDS, Lab, LabCommand
 from gbcs.frame import Cra, parse_frame
 from hal.sim.esme import LAB_MAC_KEY
 
-# The lab's traffic, categorised by hand (gbcs.md 2.3 and 3.2).
+# The lab's traffic, categorised by hand (docs/gbcs-notes.md 2.3 and 3.2).
 RESPONSE_CATEGORY = {
     0x0027: "read",  # ECS17b
     0x0019: "tariff",  # ECS01a
@@ -51,7 +51,7 @@ ALERT_CATEGORY = {
     0x81A0: "alert",
     0x81BD: "safety",
 }
-# DESIGN.md's default restricted profile, applied by hand to the lab traffic.
+# The default restricted profile (docs/restricted-profile.md), applied by hand to the lab traffic.
 RESTRICTED_COMMANDS_DELIVERED = {0x0059, 0x0052, 0x000C, 0x004F, 0x0062}
 RESTRICTED_ALERTS_FORWARDED = {0x8F3E, 0x8F35, 0x8F72, 0x8F74, 0x81A0, 0x81BD}
 

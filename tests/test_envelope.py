@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_data import gbcs_examples
 
 from agent.consent import Mode
 from agent.envelope import dedup_id, upstream_envelope
@@ -17,8 +17,7 @@ from agent.policy import Action, Decision
 from gbcs.codes import Category, message_code_info
 from gbcs.frame import Frame, parse_frame
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
-FRAMES = [parse_frame(bytes.fromhex(e["hex"])) for e in json.loads(EXAMPLES.read_text())]
+FRAMES = [parse_frame(bytes.fromhex(e["hex"])) for e in gbcs_examples()]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -77,12 +77,17 @@ async def test_bad_requests_are_answered_and_store_nothing(tmp_path: Path) -> No
     assert "malformed request" in str(answers[0]["error"])
     assert answers[1] == {
         "status": "error",
-        "error": "malformed request: targets must be a non-empty list of EUI-64s",
+        "error": (
+            "malformed request: targets must be a list of 1 to 64 EUI-64s (16 hex digits each)"
+        ),
         "transaction": 1,
     }
-    assert answers[2]["error"] == "malformed request: target 00AB is not 16 hex digits"
+    assert answers[2]["error"] == (
+        "malformed request: each target must be an EUI-64 of exactly 16 hex digits"
+    )
     assert answers[4]["error"] == (
         "image refused: the Supplier signature does not verify against any trusted key"
     )
     assert not (tmp_path / "firmware").exists()
-    assert service.stats()["refused"] == 1 and service.stats()["image"] is None
+    # Every refusal counts, malformed requests included (4 malformed + 1 forged image).
+    assert service.stats()["refused"] == 5 and service.stats()["image"] is None

@@ -1,22 +1,21 @@
 """Tests for gbcs.frame: the 16 reference frames, build/parse round trips, fuzzing, malformed input.
 
 The reference frames are DCC RTDS 4.5.0 messages with their decoded header fields
-(shared/reference/gbcs-examples.json, a sibling of the repository). A missing file fails every
+(tests/data/gbcs-examples.json, described in tests/data/README.md). A missing file fails every
 test that needs it: these are the only real frames the codec is checked against.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from reference_data import gbcs_examples
 
 from gbcs import payloads, signature
 from gbcs.alerts import alert_code_from_payload
@@ -31,7 +30,6 @@ from gbcs.frame import (
     verify_mac,
 )
 
-EXAMPLES_PATH = Path(__file__).resolve().parents[2] / "shared/reference/gbcs-examples.json"
 N_EXAMPLES = 16
 
 # CI runs a few hundred cases per fuzz test; `make fuzz` asks for many more.
@@ -56,8 +54,7 @@ def sign(data: bytes) -> bytes:
 
 @cache
 def examples() -> list[dict[str, Any]]:
-    assert EXAMPLES_PATH.is_file(), f"reference frames missing: {EXAMPLES_PATH}"
-    data = json.loads(EXAMPLES_PATH.read_text(encoding="utf-8"))
+    data = gbcs_examples()
     assert isinstance(data, list)
     assert len(data) == N_EXAMPLES, f"expected {N_EXAMPLES} reference frames, got {len(data)}"
     return data
@@ -113,7 +110,7 @@ def test_reference_frame_decodes_to_its_published_fields(index: int) -> None:
     assert frame.critical is ex["critical"], what
     assert frame.raw == data
     assert type(frame.raw) is bytes
-    # Framing facts that follow from the bytes (gbcs.md 1.1, 6.4).
+    # Framing facts that follow from the bytes (docs/gbcs-notes.md 1.1, 6.4).
     assert (frame.mac is not None) == (data[0] == 0xDD), what
     if frame.mac is not None:
         assert frame.mac == data[-12:]

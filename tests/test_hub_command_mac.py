@@ -1,8 +1,8 @@
 """The ACB's MAC on commands to the hub (CCS01/CCS02), checked once `[trust] acb_key` is set.
 
 The key of each MAC comes from ECDH of the ACB's key-agreement key and the hub's, then the GBCS
-KDF over the header (gbcs.md 6.2, gbcs/mac_key.py). Real P-256 keys from `cryptography`; the
-end-to-end test takes the hub's KA key from the retained bridge/info, as an ACB would, and sends
+KDF over the header (docs/gbcs-notes.md 6.2, gbcs/mac_key.py). Real P-256 keys from `cryptography`;
+the end-to-end test takes the hub's KA key from the retained bridge/info, as an ACB would, and sends
 its commands through a real mosquitto.
 """
 
@@ -59,7 +59,7 @@ def test_the_acb_and_the_hub_derive_the_same_key(
 
 
 def test_the_key_is_sha256_over_one_z_and_the_header_fields() -> None:
-    # gbcs.md 6.2 written out by hand, to hold ConcatKDFHash to the formula GBCS gives.
+    # docs/gbcs-notes.md 6.2 written out by hand, to hold ConcatKDFHash to the formula GBCS gives.
     originator, recipient = bytes.fromhex("90B3D51F30000002"), bytes.fromhex("00DB1234567890A2")
     z = HUB_KA.exchange(ec.ECDH(), ACB_KA.public_key())
     other_info = (

@@ -1,6 +1,7 @@
 """Tests for agent.policy against the shipped restricted profile (config/restricted-profile.toml).
 
-Upstream and downstream cases follow DESIGN.md's "Default restricted profile"; the properties
+Upstream and downstream cases follow docs/restricted-profile.md, "The rules of the shipped
+profile, and why"; the properties
 hold for any frame built from the code tables or from codes they do not know.
 """
 
@@ -629,7 +630,7 @@ def test_profile_codes_accept_either_case_and_short_hex() -> None:
     assert {0x81A0, 0x7} <= profile.upstream.allow_alert_codes
 
 
-# -- future-dated outcome alerts under the shipped profile (gbcs.md 7.3) --------------------------
+# -- future-dated outcome alerts under the shipped profile (docs/gbcs-notes.md 7.3) ----------------
 
 
 @pytest.mark.parametrize(

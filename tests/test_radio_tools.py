@@ -27,7 +27,7 @@ from hal.ports import by_id_links, candidates, guess, resolve
 from hal.radio import RadioSettings, open_radio, zigpy_config
 from hal.virtual import VirtualRadioApp
 
-# The install-code test vector of the Zigbee spec (reference zigpy-mqtt.md 3).
+# The install-code test vector of the Zigbee specification (docs/gbcs-notes.md 8.3).
 CODE = "83FED3407A939723A5C639B26916D505C3B5"
 KEY = bytes.fromhex("66b6900981e1ee3ca4206b6b861c02bb")
 

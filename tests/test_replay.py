@@ -44,7 +44,7 @@ DECODE_KEYS = {
     "supplementary",
 }
 
-# One alert per alert family (gbcs.md 3.2), critical and not, and the billing-data exception.
+# One alert per alert family (docs/gbcs-notes.md 3.2), critical and not, and the billing-data one.
 ALERTS = (
     (0x8F3E, None, True),  # security
     (0x8F74, None, True),  # tamper -> security

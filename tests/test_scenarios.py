@@ -1,6 +1,7 @@
 """Each shipped scenario runs to completion (time-scaled) on a real hub: virtual radio, real
 zigpy, real mosquitto, consent changes signed with the lab TEST key. The expected upstream
-multisets are written out by hand from the scenario files and DESIGN.md's profile."""
+multisets are written out by hand from the scenario files and the rules of
+docs/restricted-profile.md."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`han-agent firmware build|send`: make a signed GBCS OTA image; send one to a hub.
 
 `build` signs a manufacturer image with a Supplier key (the lab's TEST key for the bench) into
-the GBCS OTA layout (gbcs.md 4.1); nothing leaves the machine. `send` publishes the image on
-`<base>/<hub-id>/bridge/request/firmware`, shows a progress bar per target from
+the GBCS OTA layout (docs/gbcs-notes.md 4.1); nothing leaves the machine. `send` publishes the image
+on `<base>/<hub-id>/bridge/request/firmware`, shows a progress bar per target from
 `bridge/event/firmware` (plain lines when stdout is not a terminal) and prints the hub's answer
 from `bridge/response/firmware`. Exit 0 when every target took the image, 1 on a refusal or a
 failed transfer, 75 when no answer came in time.

@@ -1,12 +1,12 @@
 """A simulated electricity meter (ESME): a non-sleepy Smart Energy metering device.
 
-As on a real HAN (gbcs.md 5.2) the ESME is the tunnel *server*: the hub requests a tunnel to it
-with protocol id 6 (GB-HRGP) and GBCS messages ride TransferData as raw bytes, in both
+As on a real HAN (docs/gbcs-notes.md 5.2) the ESME is the tunnel *server*: the hub requests a tunnel
+to it with protocol id 6 (GB-HRGP) and GBCS messages ride TransferData as raw bytes, in both
 directions. The ESME answers every GBCS command addressed to it with a correctly framed response:
 the command's counter echoed, originator and recipient swapped, the same message code; a
 response to a critical (signed) command is itself signed with the meter's key and not
-MAC-wrapped, anything else is MAC-wrapped with an unsigned signature field (gbcs.md 6.4). It can
-also raise alerts, critical ones signed with its key.
+MAC-wrapped, anything else is MAC-wrapped with an unsigned signature field (docs/gbcs-notes.md 6.4).
+It can also raise alerts, critical ones signed with its key.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ LOGGER = logging.getLogger(__name__)
 CS06_ACTIVATE_FIRMWARE = 0x0012
 LAB_MAC_KEY = bytes.fromhex("4c41422d4d41432d4b45592d30303031")
 """The lab's AES key for MACs on simulated traffic. Real MAC keys are derived per message from
-the parties' key-agreement keys (gbcs.md 6.2); the hub never verifies MACs, it forwards them."""
+the parties' key-agreement keys (docs/gbcs-notes.md 6.2); the hub never verifies MACs, it
+forwards them."""
 
 Clock = Callable[[], datetime]
 

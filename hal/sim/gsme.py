@@ -1,4 +1,4 @@
-"""A simulated gas meter (GSME): sleepy, and the tunnel *client* (gbcs.md 5.2).
+"""A simulated gas meter (GSME): sleepy, and the tunnel *client* (docs/gbcs-notes.md 5.2).
 
 Unlike the ESME, the GSME opens its tunnel to the hub (the CHF is the tunnel server) and never
 gets a command pushed to it: when it wakes it sends GET (`01`), the hub answers GET-RESPONSE

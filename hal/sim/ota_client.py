@@ -2,11 +2,11 @@
 
 On Image Notify it asks Query Next Image with its manufacturer code, image type, running version
 and hardware version; on a SUCCESS answer it fetches the file with Image Block requests until it
-has all of it, then checks it as a GBCS meter does (gbcs.md 4.1, 5.5): the file must parse as a
-GBCS OTA image and the Supplier signature over the manufacturer image must verify with the
-Supplier key the meter holds. It ends with Upgrade End (SUCCESS or INVALID_IMAGE) and the Firmware
-Distribution Receipt alert 0x00CE carrying the SHA-256 of the manufacturer image it calculated:
-0x8F72 when verified, 0x8F1C when not. A verified image is held until CS06 activates it.
+has all of it, then checks it as a GBCS meter does (docs/gbcs-notes.md 4.1, 4.2): the file must
+parse as a GBCS OTA image and the Supplier signature over the manufacturer image must verify with
+the Supplier key the meter holds. It ends with Upgrade End (SUCCESS or INVALID_IMAGE) and the
+Firmware Distribution Receipt alert 0x00CE carrying the SHA-256 of the manufacturer image it
+calculated: 0x8F72 when verified, 0x8F1C when not. A verified image is held until CS06 activates it.
 """
 
 from __future__ import annotations
