@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from types import ModuleType
+from typing import Any, NoReturn
 
 from agent.commands import conformance as conformance_command
 from agent.commands import consent as consent_command
@@ -42,11 +44,25 @@ COMMANDS: tuple[ModuleType, ...] = (
 )
 
 
+class _Version(argparse.Action):
+    """`--version`: the package metadata's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        from agent import version
+
+        print(f"han-agent {version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="han-agent",
         description="GB smart-metering Communications Hub emulator with a consent-restricted mode",
     )
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)

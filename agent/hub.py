@@ -28,6 +28,7 @@ from typing import Any
 import zigpy.application
 
 from agent import envelope, hub_key
+from agent import version as agent_version
 from agent.cancel import cancel_and_wait
 from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
@@ -53,7 +54,7 @@ from hal.radio import RadioSettings
 
 LOGGER = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
+VERSION = agent_version()  # pyproject.toml's, from the installed package's metadata
 
 
 @dataclass
