@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 from agent.config import ConfigError, load_config
-from agent.scenario import load_scenario
 from agent.shipped import LAB_CONFIG, SCENARIOS, scenario_names
 
 NAME = "simulate"
@@ -58,13 +57,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace, config_path: Path, state_dir: str | None) -> int:
+    from agent.scenario import load_scenario  # imports the hub: zigpy loads only when it runs
+
     scenario = load_scenario(scenario_path(args.scenario))
     config = load_config(config_path, mqtt_url=args.mqtt_url, state_dir=state_dir)
     if config.radio.type != "virtual":
         raise ConfigError(config.path, "[radio] type", "'virtual' (scenarios simulate devices)")
     if args.time_scale <= 0:
         raise ConfigError(args.scenario, "--time-scale", "a number > 0")
-    from agent.hub import Hub  # zigpy loads only when the hub runs
+    from agent.hub import Hub
     from agent.scenario import run_scenario
     from agent.screen import bind_view, close_view, make_view, scenario_clock
 
