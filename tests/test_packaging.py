@@ -1,5 +1,5 @@
-"""Packaging: one version, the package data the commands default to, and a CLI that imports
-only the command it runs.
+"""Packaging: one version, the package data the commands default to, a CLI that imports only
+the command it runs, and constraints files that pin exactly what is installed.
 
 The wheel built and installed outside the checkout is tests/test_install.py's.
 """
@@ -10,9 +10,12 @@ import json
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 
 import pytest
 from conftest import ROOT
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from agent import cli, shipped
 
@@ -95,3 +98,51 @@ def test_the_command_is_the_first_word_that_is_not_an_option() -> None:
     assert cli.chosen_command(["--help"]) is None
     assert cli.chosen_command(["decode", "--mode", "full", "AA"]) == "decode"
     assert cli.chosen_command(["-h", "replay", "x"]) == "replay"
+
+
+def _installed_tree(requirements: list[str], extra: str) -> dict[str, str]:
+    """name -> installed version of these requirements and everything they require."""
+    tree: dict[str, str] = {}
+    todo = list(requirements)
+    while todo:
+        req = Requirement(todo.pop())
+        if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(req.name)
+        if name in tree:
+            continue
+        dist = metadata.distribution(name)
+        tree[name] = dist.version
+        todo += [r for r in dist.requires or [] if "extra ==" not in r]
+    return tree
+
+
+def _pins(path: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / path).read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, pinned = line.partition("==")
+            assert pinned, f"{path}: {line!r} is not an exact pin"
+            pins[canonicalize_name(name)] = pinned
+    return pins
+
+
+def test_constraints_pin_exactly_the_installed_dependency_tree() -> None:
+    """constraints.txt is every runtime dependency, transitively, at the version in .venv (which
+    setup.sh installed with it); constraints-test.txt the rest of the test extra's tree. A new
+    dependency, or a version moved in one place only, fails here."""
+    requires = metadata.requires("han-agent") or []
+    runtime = _installed_tree([r for r in requires if "extra ==" not in r], "")
+    assert {"zigpy", "bellows", "aiomqtt", "aiohttp", "cryptography"} <= set(runtime)
+    assert _pins("constraints.txt") == runtime
+    everything = _installed_tree(requires, "test")
+    tools = {name: v for name, v in everything.items() if name not in runtime}
+    assert "pytest" in tools and not set(_pins("constraints-test.txt")) & set(runtime)
+    assert _pins("constraints-test.txt") == tools
+
+
+def test_setup_and_install_use_the_constraints() -> None:
+    setup = (ROOT / "scripts/setup.sh").read_text(encoding="utf-8")
+    assert "-c constraints.txt -c constraints-test.txt" in setup
+    assert "cat pyproject.toml constraints.txt constraints-test.txt | sha256sum" in setup
+    assert '-c "$SRC/constraints.txt"' in (ROOT / "scripts/install.sh").read_text()
