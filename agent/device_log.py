@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import zigpy.types as t
-import zigpy.util
+# zigpy is imported where it is used: agent.config imports this module, and the commands that
+# read no device log (han-agent --help, decode) must not pay for zigpy (agent/cli.py).
+if TYPE_CHECKING:
+    import zigpy.types as t
 
 EUI64_RE = re.compile(r"^[0-9A-F]{16}$")
 SEPARATORS = re.compile(r"[\s:\-]")
@@ -33,7 +35,9 @@ class DeviceLogEntry:
 
     @property
     def ieee(self) -> t.EUI64:
-        return t.EUI64(bytes.fromhex(self.eui64)[::-1])
+        import zigpy.types
+
+        return zigpy.types.EUI64(bytes.fromhex(self.eui64)[::-1])
 
 
 def parse_entry(item: Any) -> DeviceLogEntry:
@@ -53,6 +57,8 @@ def parse_entry(item: Any) -> DeviceLogEntry:
         raw = bytes.fromhex(SEPARATORS.sub("", code))
     except ValueError:
         raise ValueError(f"{eui64}: install_code must be hex digits") from None
+    import zigpy.util
+
     try:
         key = zigpy.util.convert_install_code(raw)
     except ValueError as exc:

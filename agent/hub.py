@@ -29,6 +29,7 @@ from typing import Any
 import zigpy.application
 
 from agent import envelope, hub_key, wan_input
+from agent import version as agent_version
 from agent.cancel import cancel_and_wait
 from agent.chf_log import ChfDeviceLog
 from agent.config import Config, ConfigError
@@ -58,7 +59,7 @@ from hal.radio import RadioSettings
 
 LOGGER = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
+VERSION = agent_version()  # pyproject.toml's, from the installed package's metadata
 
 MAX_COMMAND_REQUEST_BYTES = 16384
 """A `down/gbcs` envelope: the largest GBCS command a tunnel takes (1,500 bytes) is about 2 KiB

@@ -34,10 +34,9 @@ from agent.consent import Mode
 from agent.consent_command import sign_consent
 from agent.hub import Hub
 from agent.lab import Lab, LabAlert, LabCommand
+from agent.shipped import LAB_TEST_KEY
 from gbcs import signature
 
-ROOT = Path(__file__).resolve().parent.parent
-LAB_TEST_KEY = ROOT / "config/lab/TEST-ONLY-lab-supplier.key.pem"
 DEVICE_KINDS = ("esme", "ihd")
 
 

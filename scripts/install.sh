@@ -11,6 +11,7 @@
 # DESTDIR=/some/root installs into a staging root and touches nothing else (the tests use it).
 # HAN_AGENT_PIP_ARGS adds pip options (e.g. --no-index --find-links DIR for an offline Pi);
 # HAN_AGENT_PACKAGE is what pip installs (default: this source tree; a built wheel also works).
+# Dependencies are held to the exact versions in constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
@@ -50,7 +51,9 @@ do_install() {
     "$PYTHON" -m venv "$root/.venv"
   fi
   echo "installing han-agent into $root/.venv"
-  "$root/.venv/bin/python" -m pip install -q --upgrade "${PIP_ARGS[@]}" "$PACKAGE"
+  # constraints.txt: the exact dependency versions the tests passed on, not the latest release.
+  "$root/.venv/bin/python" -m pip install -q --upgrade -c "$SRC/constraints.txt" "${PIP_ARGS[@]}" \
+    "$PACKAGE"
   install -m 0644 README.md docs/operations.md docs/architecture.md docs/mqtt.md "$root/docs/"
 
   # The unit names the installed paths; rewrite them when PREFIX or CONFDIR differ.

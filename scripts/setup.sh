@@ -28,11 +28,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+# Exact versions (constraints.txt, constraints-test.txt): a change to either reinstalls.
+stamp=.venv/.installed-$(cat pyproject.toml constraints.txt constraints-test.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "installing Python packages into .venv (about a minute the first time)"
   log=$(mktemp)
-  if ! .venv/bin/python -m pip install -q -e ".[test]" >"$log" 2>&1; then
+  if ! .venv/bin/python -m pip install -q -e ".[test]" \
+      -c constraints.txt -c constraints-test.txt >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
     echo "pip install failed (see above)" >&2; exit 1
   fi

@@ -1,4 +1,5 @@
-"""`make install` into a staging root (DESTDIR), `make uninstall`, and the CI unit check.
+"""`make install` into a staging root (DESTDIR), `make uninstall`, the CI unit check, and every
+command of the installed hub run from outside the checkout.
 
 systemctl cannot run here, so the install is staged; the pip step installs the agent's own wheel
 offline (--no-deps --no-index), so no network is touched.
@@ -6,31 +7,42 @@ offline (--no-deps --no-index), so no network is touched.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, Broker
 
 from agent.config import load_config
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The agent's wheel, built from a copy of the checkout without its build leftovers.
+
+    A han_agent.egg-info left by an earlier build lists the files that build shipped, and
+    setuptools ships them again even when pyproject.toml no longer says so: building from the
+    checkout itself could hide missing package data. The copy also keeps build/ and the
+    egg-info out of the checkout.
+    """
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source") / "han-agent"
+    leftovers = ("*.egg-info", "build", ".venv", ".git", ".*_cache", ".hypothesis", "state", ".lab")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(*leftovers))
     python = ROOT / ".venv" / "bin" / "python"
     subprocess.run(
         [python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, "."],
-        cwd=ROOT,
+        cwd=source,
         check=True,
         capture_output=True,
     )
-    shutil.rmtree(ROOT / "build", ignore_errors=True)
     [whl] = out.glob("han_agent-*.whl")
     return whl
 
@@ -194,3 +206,86 @@ def test_install_creates_the_trust_dir_the_template_names(tmp_path: Path, wheel:
     last = done.stdout.strip().splitlines()[-3:]
     assert "put the supplier's public key (PEM, EC P-256) in /etc/han-agent/trust/" in last[0]
     assert "no consent command or firmware image is accepted" in last[-1]
+
+
+# A command frame from the supplier to the ESME (README, "Decoding frames").
+FRAME = "DF090100000000000003EA0890B3D51F300100000800DB1234567890A00002000A06300403020308"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """The hub as `make install` leaves it (a non-editable install of the wheel), outside the
+    checkout; its entry point's directory.
+
+    install.sh installs the wheel offline with --no-deps; the dependencies then come from this
+    checkout's .venv through a .pth file in the installed venv's site-packages. A .pth line only
+    appends its directory to sys.path (after the venv's own site-packages, and the .pth files in
+    it are not run, so the .venv's editable finder for the checkout stays out): the installed
+    copy of the agent is the one imported, its dependencies are the exact versions the tests
+    run on, and nothing is downloaded. (A plain venv with `pip install --no-index --find-links`
+    would need a wheel of every dependency on disk, which a fresh machine does not have.)
+    """
+    root = tmp_path_factory.mktemp("installed")
+    done = _install("install", root, wheel)
+    assert done.returncode == 0, done.stderr
+    venv = root / "opt/han-agent/.venv"
+    [site] = venv.glob("lib/python3*/site-packages")
+    deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    (site / "han-agent-test-deps.pth").write_text(deps + "\n")
+    return venv / "bin"
+
+
+def test_the_installed_hub_runs_every_command_outside_the_checkout(
+    tmp_path: Path, installed: Path, broker: Broker
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+    def han_agent(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [installed / "han-agent", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"han-agent {' '.join(args)}: {done.stderr}"
+        return done
+
+    where = subprocess.run(
+        [installed / "python", "-c", "import agent, zigpy; print(agent.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(installed.parent)), "the installed copy, not the checkout"
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert han_agent("--version").stdout == f"han-agent {version}\n"
+
+    decoded = json.loads(han_agent("decode", FRAME).stdout)
+    assert decoded["message_code"] == "0x000A"
+    assert decoded["decision"]["action"] in ("forward", "block")
+
+    capture = tmp_path / "capture.hex"
+    capture.write_text(f"down {FRAME}\n")
+    table = han_agent("replay", str(capture)).stdout
+    assert table.startswith("mode restricted, profile gb-restricted-default v1\n"), table
+
+    # The shipped lab config (and its TEST trust, which conformance switches modes with).
+    report = han_agent(
+        "conformance", "--mqtt-url", broker.url, "--out", "report", timeout=120
+    ).stdout
+    assert "FAIL" not in report and (tmp_path / "report/conformance.json").is_file()
+
+    simulated = han_agent(
+        "simulate", "normal-day", "--mqtt-url", broker.url, "--time-scale", "40", "--quiet"
+    ).stdout
+    assert json.loads(simulated.strip().splitlines()[-1])["scenario"] == "normal-day"
+
+    keys = han_agent("keys", "generate", "--out", "keys").stdout
+    assert keys.startswith("key id ") and (tmp_path / "keys/supplier.key.pem").is_file()
+    assert not (tmp_path / "state").exists(), "conformance and simulate used temporary state"

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config import ConfigError, load_config
+from agent.shipped import LAB_CONFIG
 
 NAME = "conformance"
-ROOT = Path(__file__).resolve().parents[2]
 DEVICES = ("esme",)
 
 
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd.add_argument(
         "--config",
         type=Path,
-        default=ROOT / "config/lab-virtual.toml",
+        default=LAB_CONFIG,
         help="the hub's TOML config (default: the lab config, virtual radio)",
     )
     cmd.add_argument("--out", type=Path, default=Path("conformance-report"), help="report dir")

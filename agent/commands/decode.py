@@ -7,8 +7,9 @@ not a frame gives `{"error": reason, "offset": byte}` on its line and the batch 
 status 0 whatever the frames were, because a bad frame is data, not a failure of the command.
 
 `decision` is what restricted mode (or `--mode full`) does with the frame under the shipped
-profile (config/restricted-profile.toml, or `--profile`), in the direction the frame travels:
-commands down, responses and alerts up. It is the hub's own `classify` and `decide`.
+profile (config/restricted-profile.toml, package data: agent/shipped.py; or `--profile`), in
+the direction the frame travels: commands down, responses and alerts up. It is the hub's own
+`classify` and `decide`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import agent
+from agent import shipped
 from agent.config import ConfigError
 from agent.consent import Mode
 from agent.policy import Direction, Profile, ProfileError, decide, parse_profile
@@ -32,7 +33,7 @@ from gbcs.tunnel import TunnelKind, parse_tunnel_data
 
 NAME = "decode"
 EX_NOINPUT = 66
-SHIPPED_PROFILE = Path(agent.__file__).resolve().parent.parent / "config/restricted-profile.toml"
+SHIPPED_PROFILE = shipped.PROFILE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -3,6 +3,10 @@
 The hub runs as `run` runs it (same config, the configured broker), with the scenario's devices
 attached instead of the lab default's traffic; at the end it prints the counters and stops.
 A bad scenario file exits 78 with one line naming the file and the key.
+
+SCENARIO is a file, or the name of a shipped scenario (config/scenarios/NAME.toml, package data)
+when no such file exists. Without --config the hub runs on the shipped lab config with a fresh
+temporary state dir (as `conformance` does), so an installed hub can run a scenario from anywhere.
 """
 
 from __future__ import annotations
@@ -10,32 +14,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 from pathlib import Path
 
 from agent.config import ConfigError, load_config
-from agent.scenario import load_scenario
+from agent.shipped import LAB_CONFIG, SCENARIOS, scenario_names
 
 NAME = "simulate"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = sub.add_parser(NAME, help="run the hub on the virtual radio through a scenario file")
-    cmd.add_argument("scenario", type=Path, help="the scenario TOML (see config/scenarios/)")
-    cmd.add_argument("--config", required=True, type=Path, help="the hub's TOML config")
+    cmd.add_argument(
+        "scenario",
+        type=Path,
+        help=f"the scenario TOML, or a shipped one by name ({', '.join(scenario_names())})",
+    )
+    cmd.add_argument(
+        "--config",
+        type=Path,
+        help="the hub's TOML config (default: the lab config with a temporary state dir)",
+    )
     cmd.add_argument("--mqtt-url", help="override [mqtt] url")
     cmd.add_argument("--state-dir", help="override [state] dir")
     cmd.add_argument("--time-scale", type=float, default=1.0, help="run N times faster (default 1)")
     cmd.add_argument("--quiet", action="store_true", help="no live view")
 
 
+def scenario_path(arg: Path) -> Path:
+    """The file named; else the shipped scenario of that name; else the argument (unreadable)."""
+    shipped = SCENARIOS / f"{arg.name.removesuffix('.toml')}.toml"
+    if not arg.exists() and arg.parent == Path() and shipped.is_file():
+        return shipped
+    return arg
+
+
 def run(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.scenario)
-    config = load_config(args.config, mqtt_url=args.mqtt_url, state_dir=args.state_dir)
+    if args.config is not None:
+        return simulate(args, args.config, args.state_dir)
+    with tempfile.TemporaryDirectory(prefix="han-agent-simulate-") as scratch:
+        return simulate(args, LAB_CONFIG, args.state_dir or scratch)
+
+
+def simulate(args: argparse.Namespace, config_path: Path, state_dir: str | None) -> int:
+    from agent.scenario import load_scenario  # imports the hub: zigpy loads only when it runs
+
+    scenario = load_scenario(scenario_path(args.scenario))
+    config = load_config(config_path, mqtt_url=args.mqtt_url, state_dir=state_dir)
     if config.radio.type != "virtual":
         raise ConfigError(config.path, "[radio] type", "'virtual' (scenarios simulate devices)")
     if args.time_scale <= 0:
         raise ConfigError(args.scenario, "--time-scale", "a number > 0")
-    from agent.hub import Hub  # zigpy loads only when the hub runs
+    from agent.hub import Hub
     from agent.scenario import run_scenario
     from agent.screen import bind_view, close_view, make_view, scenario_clock
 
