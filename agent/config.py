@@ -13,7 +13,7 @@ import os
 import re
 import ssl
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from agent.consent import Mode
 from agent.consent_command import Site
 from agent.device_log import DeviceLogEntry, parse_device_log
+from agent.known_keys import known_key
 
 EX_CONFIG = 78
 
@@ -32,6 +33,19 @@ class ConfigError(Exception):
         self.path = str(path)
         self.key = key
         self.expected = expected
+
+
+def unknown_key(
+    path: Path | str,
+    key: str,
+    name: str,
+    valid: Iterable[str],
+    error: type[ConfigError] = ConfigError,
+) -> ConfigError:
+    """The error for a key `name` (shown as `key`) that its table does not have: one line
+    naming the file, the key and the nearest valid one. Every TOML reader uses this (the
+    restricted profile, which has no path of its own, through agent.known_keys)."""
+    return error(path, key, f"expected {known_key(name, valid)}")
 
 
 @dataclass(frozen=True)
@@ -314,7 +328,7 @@ def validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in data:
         if key not in SCHEMA:
-            raise ConfigError(path, key, f"unknown key (expected one of: {', '.join(SCHEMA)})")
+            raise unknown_key(path, key, key, SCHEMA)
     for name, spec in SCHEMA.items():
         if isinstance(spec, Key):
             if name not in data:
@@ -330,9 +344,7 @@ def validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         section: dict[str, Any] = {}
         for key in table:
             if key not in spec:
-                raise ConfigError(
-                    path, f"[{name}] {key}", f"unknown key (expected one of: {', '.join(spec)})"
-                )
+                raise unknown_key(path, f"[{name}] {key}", key, spec)
         for key, key_spec in spec.items():
             full = f"[{name}] {key}"
             section[key] = (

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agent.config import ConfigError, LabConfig
+from agent.config import ConfigError, LabConfig, unknown_key
 from agent.consent import Mode
 from agent.consent_command import sign_consent
 from agent.hub import Hub
@@ -39,6 +39,17 @@ from gbcs import signature
 ROOT = Path(__file__).resolve().parent.parent
 LAB_TEST_KEY = ROOT / "config/lab/TEST-ONLY-lab-supplier.key.pem"
 DEVICE_KINDS = ("esme", "ihd")
+NOT_SIMULATED = ("gsme", "ppmid")
+SECTIONS = ("scenario", "devices", "commands", "alerts", "ihd_reads", "consent")
+# Every key each table may have: any other is refused, with the nearest of these named, since a
+# misspelt optional key (`critcal = false`) would otherwise be ignored and change the run.
+KEYS = {
+    "scenario": ("name", "description", "duration"),
+    "commands": ("at", "message_code", "critical", "every", "count"),
+    "alerts": ("at", "alert_code", "message_code", "critical", "extra", "every", "count"),
+    "ihd_reads": ("at", "every", "count"),
+    "consent": ("at", "mode", "reason"),
+}
 
 
 class ScenarioError(ConfigError):
@@ -80,19 +91,26 @@ def parse_scenario(path: Path, data: dict[str, Any]) -> Scenario:
     def fail(key: str, expected: str) -> ScenarioError:
         return ScenarioError(path, key, expected)
 
+    for section in data:
+        if section not in SECTIONS:
+            raise unknown_key(path, section, section, SECTIONS, ScenarioError)
     head = _table(data, "scenario", fail)
+    _known(path, head, "scenario", "scenario")
     name = _get(head, "name", str, "scenario.name", fail)
     duration = _number(head, "duration", "scenario.duration", fail, minimum=0.0)
     devices = _table(data, "devices", fail)
     for kind in devices:
-        if kind not in DEVICE_KINDS:
+        if kind in NOT_SIMULATED:
             raise fail(f"devices.{kind}", f"one of {', '.join(DEVICE_KINDS)} (simulated here)")
+        if kind not in DEVICE_KINDS:
+            raise unknown_key(path, f"devices.{kind}", kind, DEVICE_KINDS, ScenarioError)
     esme = _eui64(devices.get("esme"), "devices.esme", fail)
     ihd = _eui64(devices["ihd"], "devices.ihd", fail) if "ihd" in devices else None
     events: list[Event] = []
-    for section in data:
-        if section not in ("scenario", "devices", "commands", "alerts", "ihd_reads", "consent"):
-            raise fail(section, "no such section")
+    for section in KEYS:
+        if section != "scenario":
+            for i, row in enumerate(_rows(data, section, fail)):
+                _known(path, row, section, f"{section}[{i}]")
     for i, row in enumerate(_rows(data, "commands", fail)):
         key = f"commands[{i}]"
         spec = LabCommand(
@@ -139,6 +157,12 @@ def parse_scenario(path: Path, data: dict[str, Any]) -> Scenario:
         ihd=ihd,
         events=tuple(sorted(events, key=lambda e: e.at)),
     )
+
+
+def _known(path: Path, table: dict[str, Any], section: str, where: str) -> None:
+    for key in table:
+        if key not in KEYS[section]:
+            raise unknown_key(path, f"{where}.{key}", key, KEYS[section], ScenarioError)
 
 
 def _table(data: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:

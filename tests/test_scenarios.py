@@ -132,3 +132,49 @@ def test_simulate_command_runs_a_scenario(tmp_path: Path, broker: Broker) -> Non
     counters = summary["counters"]
     assert counters["forwarded_by_category"] == {"firmware": 3}
     assert counters["commands"] == {"delivered": 2, "blocked": 1}
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "key", "suggestion"),
+    [
+        ("critcal = false", "[[commands]]", "commands[0].critcal", "critical"),
+        ("evry = 5", "[[commands]]", "commands[0].evry", "every"),
+        ("duraton = 5", "[scenario]", "scenario.duraton", "duration"),
+        ("emse = '00DB1234567890A0'", "[devices]", "devices.emse", "esme"),
+    ],
+)
+def test_a_misspelt_scenario_key_is_refused_with_the_nearest(
+    tmp_path: Path, line: str, where: str, key: str, suggestion: str
+) -> None:
+    """`critcal = false` used to be ignored: the command went critical, the opposite of what the
+    scenario said. Now it is exit 78 and one line naming the key and the one meant."""
+    text = (
+        '[scenario]\nname = "x"\nduration = 10\n[devices]\nesme = "00DB1234567890A0"\n'
+        '[[commands]]\nat = 1\nmessage_code = "0x0027"\n'
+    )
+    text = text.replace(f"{where}\n", f"{where}\n{line}\n")
+    bad = tmp_path / "typo.toml"
+    bad.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "simulate", str(bad), "--config",
+         str(ROOT / "config/lab-virtual.toml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 78
+    assert result.stderr.strip() == (
+        f"config error: {bad}: {key}: expected a known key (did you mean '{suggestion}'?)"
+    )
+
+
+def test_an_unknown_scenario_section_is_refused_with_the_nearest(tmp_path: Path) -> None:
+    from agent.scenario import ScenarioError
+
+    bad = tmp_path / "typo.toml"
+    bad.write_text(
+        '[scenario]\nname = "x"\nduration = 10\n[devices]\nesme = "00DB1234567890A0"\n'
+        "[[alert]]\nat = 1\n"
+    )
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(bad)
+    assert err.value.key == "alert"
+    assert err.value.expected == "expected a known key (did you mean 'alerts'?)"
