@@ -34,6 +34,7 @@ from agent.consent import Mode
 from agent.consent_command import sign_consent
 from agent.hub import Hub
 from agent.lab import Lab, LabAlert, LabCommand
+from agent.router import eui64_bytes
 from gbcs import signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,15 @@ KEYS = {
 
 class ScenarioError(ConfigError):
     """A scenario file that cannot be run: the file, the key and what was expected."""
+
+
+class RunError(Exception):
+    """A scenario run that could not go on; one line says why. `status` is the exit status:
+    75 when the broker did not answer, 1 otherwise."""
+
+    def __init__(self, text: str, status: int = 1) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -243,9 +253,18 @@ async def run_scenario(
     """
     config = replace(lab_config, esme=scenario.esme, ihd=scenario.ihd or lab_config.ihd)
     lab = Lab(hub, config)
-    await lab.start(traffic=False)
-    async with asyncio.timeout(10):
-        await hub.uplink.connected.wait()
+    check_addresses(hub, scenario, lab)
+    try:
+        await lab.start(traffic=False)
+    except TimeoutError:
+        raise RunError(f"the simulated ESME {scenario.esme} did not join within 30 s") from None
+    try:
+        async with asyncio.timeout(10):
+            await hub.uplink.connected.wait()
+    except TimeoutError:
+        s = hub.config.mqtt
+        why = hub.uplink.last_error or "no answer"
+        raise RunError(f"no broker at {s.host}:{s.port} within 10 s ({why})", 75) from None
     loop = asyncio.get_running_loop()
     start = loop.time()
     for event in scenario.events:
@@ -257,6 +276,28 @@ async def run_scenario(
     if remaining > 0:
         await asyncio.sleep(remaining)
     return lab
+
+
+def check_addresses(hub: Hub, scenario: Scenario, lab: Lab) -> None:
+    """The lab's simulated devices always take the same network addresses. A state dir whose
+    network (zigbee.db) has another device at one of them would get the scenario's device
+    confused with it: it never initialises, and the run used to end in a bare TimeoutError
+    after 30 s. Say so at once instead, naming the scenario key and the state."""
+    app = hub.app
+    if app is None:
+        return
+    sims = (("devices.esme", lab.esme), ("devices.ihd", lab.ihd))
+    for key, sim in sims:
+        for device in app.devices.values():
+            if device.nwk == sim.nwk and device.ieee != sim.ieee:
+                held = eui64_bytes(device.ieee).hex().upper()
+                raise ScenarioError(
+                    scenario.path,
+                    key,
+                    f"a device the state's network can take: {hub.config.state_dir} already "
+                    f"has {held} at the simulated device's address 0x{sim.nwk:04X} (run "
+                    "without --state-dir for a fresh state, or name that device)",
+                )
 
 
 async def _play(hub: Hub, lab: Lab, event: Event) -> None:
@@ -284,6 +325,12 @@ async def change_consent(hub: Hub, mode: Mode, reason: str) -> None:
     )
     payload = json.dumps({**command.to_dict(), "transaction": "scenario"}).encode()
     hub.uplink.publish("bridge/request/consent", payload, qos=1)
-    async with asyncio.timeout(10):
-        while hub.consent.mode is not mode:  # noqa: ASYNC110 - the hub has no change event
-            await asyncio.sleep(0.02)
+    try:
+        async with asyncio.timeout(10):
+            while hub.consent.mode is not mode:  # noqa: ASYNC110 - the hub has no change event
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise RunError(
+            f"the hub did not take the consent change to {mode.value} within 10 s (does its "
+            f"[trust] dir trust the lab TEST key, {LAB_TEST_KEY.name}?)"
+        ) from None
