@@ -13,7 +13,7 @@ import os
 import re
 import ssl
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from agent.consent import Mode
 from agent.consent_command import Site
 from agent.device_log import DeviceLogEntry, parse_device_log
+from agent.known_keys import known_key
 
 EX_CONFIG = 78
 
@@ -32,6 +33,19 @@ class ConfigError(Exception):
         self.path = str(path)
         self.key = key
         self.expected = expected
+
+
+def unknown_key(
+    path: Path | str,
+    key: str,
+    name: str,
+    valid: Iterable[str],
+    error: type[ConfigError] = ConfigError,
+) -> ConfigError:
+    """The error for a key `name` (shown as `key`) that its table does not have: one line
+    naming the file, the key and the nearest valid one. Every TOML reader uses this (the
+    restricted profile, which has no path of its own, through agent.known_keys)."""
+    return error(path, key, f"expected {known_key(name, valid)}")
 
 
 @dataclass(frozen=True)
@@ -296,7 +310,7 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _checked(path: Path, name: str, spec: Key, value: Any) -> Any:
+def _checked(path: Path | str, name: str, spec: Key, value: Any) -> Any:
     wrong_type = not isinstance(value, spec.types) or (
         isinstance(value, bool) and bool not in spec.types
     )
@@ -314,7 +328,7 @@ def validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in data:
         if key not in SCHEMA:
-            raise ConfigError(path, key, f"unknown key (expected one of: {', '.join(SCHEMA)})")
+            raise unknown_key(path, key, key, SCHEMA)
     for name, spec in SCHEMA.items():
         if isinstance(spec, Key):
             if name not in data:
@@ -324,22 +338,23 @@ def validate(path: Path, data: dict[str, Any]) -> dict[str, Any]:
             else:
                 out[name] = _checked(path, name, spec, data[name])
             continue
-        table = data.get(name, {})
-        if not isinstance(table, dict):
-            raise ConfigError(path, f"[{name}]", f"expected a table, got {_type_name(table)}")
-        section: dict[str, Any] = {}
-        for key in table:
-            if key not in spec:
-                raise ConfigError(
-                    path, f"[{name}] {key}", f"unknown key (expected one of: {', '.join(spec)})"
-                )
-        for key, key_spec in spec.items():
-            full = f"[{name}] {key}"
-            section[key] = (
-                _checked(path, full, key_spec, table[key]) if key in table else key_spec.default
-            )
-        out[name] = section
+        out[name] = _section(path, name, spec, data.get(name, {}))
     return out
+
+
+def _section(path: Path | str, name: str, spec: dict[str, Key], table: Any) -> dict[str, Any]:
+    """One table checked against its part of SCHEMA, with defaults filled in."""
+    if not isinstance(table, dict):
+        raise ConfigError(path, f"[{name}]", f"expected a table, got {_type_name(table)}")
+    for key in table:
+        if key not in spec:
+            raise unknown_key(path, f"[{name}] {key}", key, spec)
+    return {
+        key: _checked(path, f"[{name}] {key}", key_spec, table[key])
+        if key in table
+        else key_spec.default
+        for key, key_spec in spec.items()
+    }
 
 
 def load_config(
@@ -348,8 +363,10 @@ def load_config(
     mqtt_url: str | None = None,
     state_dir: str | None = None,
     hub_id: str | None = None,
+    mqtt: dict[str, str] | None = None,
 ) -> Config:
-    """Read and check the config file; command-line overrides are checked like file values."""
+    """Read and check the config file; command-line overrides are checked like file values.
+    `mqtt` replaces keys of the [mqtt] table (paths in it absolute: they are not the file's)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -362,36 +379,24 @@ def load_config(
         raise ConfigError(path, "(file)", f"not valid TOML ({exc})") from None
     if mqtt_url is not None:
         data.setdefault("mqtt", {})["url"] = mqtt_url
+    if mqtt:
+        table = data.setdefault("mqtt", {})
+        if isinstance(table, dict):
+            table.update(mqtt)
     if state_dir is not None:
         data.setdefault("state", {})["dir"] = str(Path(state_dir).resolve())
     if hub_id is not None:
         data["hub_id"] = hub_id
     values = validate(path, data)
     base = path.resolve().parent
-    url = urlsplit(values["mqtt"]["url"])
-    tls = url.scheme == "mqtts"
     radio = values["radio"]
     if radio["type"] == "ezsp" and not radio["path"]:
         raise ConfigError(path, "[radio] path", "required when type is 'ezsp'")
-    mqtt = values["mqtt"]
-    tls_files = _tls_files(path, base, mqtt, tls)
     lab = values["lab"]
     return Config(
         path=path,
         hub_id=values["hub_id"].upper(),
-        mqtt=MqttSettings(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or (8883 if tls else 1883),
-            tls=tls,
-            base_topic=mqtt["base_topic"],
-            client_id=mqtt["client_id"],
-            username=mqtt["username"] or (url.username if url.username else None),
-            password=_secret(path, "[mqtt] password", mqtt["password"])
-            or (url.password if url.password else None),
-            keepalive=mqtt["keepalive"],
-            protocol=mqtt["protocol"],
-            **tls_files,
-        ),
+        mqtt=_mqtt_settings(path, base, values["mqtt"]),
         radio=RadioConfig(
             type=radio["type"],
             path=radio["path"],
@@ -439,6 +444,33 @@ def load_config(
         raw=values,
         devices=parse_device_log(values["devices"]),
     )
+
+
+def _mqtt_settings(path: Path, base: Path, mqtt: dict[str, Any]) -> MqttSettings:
+    """The [mqtt] table, checked, as settings; relative TLS paths are relative to `base`."""
+    url = urlsplit(mqtt["url"])
+    tls = url.scheme == "mqtts"
+    return MqttSettings(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or (8883 if tls else 1883),
+        tls=tls,
+        base_topic=mqtt["base_topic"],
+        client_id=mqtt["client_id"],
+        username=mqtt["username"] or (url.username if url.username else None),
+        password=_secret(path, "[mqtt] password", mqtt["password"])
+        or (url.password if url.password else None),
+        keepalive=mqtt["keepalive"],
+        protocol=mqtt["protocol"],
+        **_tls_files(path, base, mqtt, tls),
+    )
+
+
+def load_mqtt(source: str, table: dict[str, Any]) -> MqttSettings:
+    """Broker settings without a config file (a client command given flags or environment
+    variables): `table` is checked exactly as a config's [mqtt] table is, relative paths are
+    relative to the working directory, and errors name `source` as the file."""
+    checked = _section(source, "mqtt", SCHEMA["mqtt"], table)  # type: ignore[arg-type]
+    return _mqtt_settings(Path(source), Path.cwd(), checked)
 
 
 CREDENTIAL = "credential:"

@@ -556,7 +556,12 @@ async def run_conformance(
 
 
 class NotReady(RuntimeError):
-    """The run could not start: no broker, no radio, or the device never opened its tunnel."""
+    """The run could not start: no broker, no radio, or the device never opened its tunnel.
+    `status` is the exit status: 75 (EX_TEMPFAIL) for no broker, as the client commands."""
+
+    def __init__(self, text: str, status: int = 1) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 async def _ready(hub: Hub, device: bytes, config: Config, within: float = 30.0) -> None:
@@ -574,7 +579,8 @@ async def _ready(hub: Hub, device: bytes, config: Config, within: float = 30.0) 
             async with asyncio.timeout(within):
                 await step()
         except TimeoutError:
-            raise NotReady(f"{failure()} within {within:g} s") from None
+            status = 75 if step is steps[0][1] else 1
+            raise NotReady(f"{failure()} within {within:g} s", status) from None
 
 
 async def _router(hub: Hub) -> None:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import zigpy.types as t
 
+from agent.known_keys import known_key
+
 EUI64_RE = re.compile(r"^[0-9A-F]{16}$")
 SEPARATORS = re.compile(r"[\s:\-]")
 
@@ -46,7 +48,10 @@ def parse_entry(item: Any) -> DeviceLogEntry:
         raise ValueError("each entry must be a table with eui64 and install_code")
     unknown = set(item) - {"eui64", "install_code"}
     if unknown:
-        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (expected eui64, install_code)")
+        name = sorted(unknown)[0]
+        raise ValueError(
+            f"unknown key {name!r}: expected {known_key(name, ('eui64', 'install_code'))}"
+        )
     eui64 = item.get("eui64")
     code = item.get("install_code")
     if not isinstance(eui64, str) or not EUI64_RE.match(eui64.upper()):

@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from agent.consent import Mode
+from agent.known_keys import known_key
 from gbcs.codes import Category
 from gbcs.frame import Cra, Frame
 
@@ -196,7 +197,7 @@ def parse_profile(text: str) -> Profile:
     known = {"name", "version", "description", "upstream", "downstream"}
     for key in data:
         if key not in known:
-            raise ProfileError(key, f"one of {', '.join(sorted(known))} (unknown key)")
+            raise ProfileError(key, known_key(key, sorted(known)))
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProfileError("name", "a non-empty string")
@@ -211,7 +212,7 @@ def parse_profile(text: str) -> Profile:
         name=name,
         version=version,
         digest=hashlib.sha256(text.encode()).hexdigest(),
-        upstream=_rules("upstream", upstream_table),
+        upstream=_rules("upstream", upstream_table, ("allow_responses_to_allowed_commands",)),
         downstream=_rules("downstream", _table(data, "downstream")),
         allow_responses_to_allowed_commands=allow_responses,
     )
@@ -227,10 +228,10 @@ def _table(data: dict[str, object], key: str) -> dict[str, object]:
 _RULE_KEYS = ("allow_categories", "allow_message_codes", "allow_alert_codes", "block_alert_codes")
 
 
-def _rules(section: str, table: dict[str, object]) -> DirectionRules:
+def _rules(section: str, table: dict[str, object], extra: tuple[str, ...] = ()) -> DirectionRules:
     for key in table:
         if key not in _RULE_KEYS:
-            raise ProfileError(f"{section}.{key}", f"one of {', '.join(_RULE_KEYS)} (unknown key)")
+            raise ProfileError(f"{section}.{key}", known_key(key, _RULE_KEYS + extra))
     categories = _strings(f"{section}.allow_categories", table.get("allow_categories", []))
     try:
         allow_categories = frozenset(Category(c) for c in categories)

@@ -29,19 +29,40 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agent.config import ConfigError, LabConfig
+from agent.config import ConfigError, LabConfig, unknown_key
 from agent.consent import Mode
 from agent.consent_command import sign_consent
 from agent.hub import Hub
 from agent.lab import Lab, LabAlert, LabCommand
+from agent.router import eui64_bytes
 from agent.shipped import LAB_TEST_KEY
 from gbcs import signature
 
 DEVICE_KINDS = ("esme", "ihd")
+NOT_SIMULATED = ("gsme", "ppmid")
+SECTIONS = ("scenario", "devices", "commands", "alerts", "ihd_reads", "consent")
+# Every key each table may have: any other is refused, with the nearest of these named, since a
+# misspelt optional key (`critcal = false`) would otherwise be ignored and change the run.
+KEYS = {
+    "scenario": ("name", "description", "duration"),
+    "commands": ("at", "message_code", "critical", "every", "count"),
+    "alerts": ("at", "alert_code", "message_code", "critical", "extra", "every", "count"),
+    "ihd_reads": ("at", "every", "count"),
+    "consent": ("at", "mode", "reason"),
+}
 
 
 class ScenarioError(ConfigError):
     """A scenario file that cannot be run: the file, the key and what was expected."""
+
+
+class RunError(Exception):
+    """A scenario run that could not go on; one line says why. `status` is the exit status:
+    75 when the broker did not answer, 1 otherwise."""
+
+    def __init__(self, text: str, status: int = 1) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -79,19 +100,26 @@ def parse_scenario(path: Path, data: dict[str, Any]) -> Scenario:
     def fail(key: str, expected: str) -> ScenarioError:
         return ScenarioError(path, key, expected)
 
+    for section in data:
+        if section not in SECTIONS:
+            raise unknown_key(path, section, section, SECTIONS, ScenarioError)
     head = _table(data, "scenario", fail)
+    _known(path, head, "scenario", "scenario")
     name = _get(head, "name", str, "scenario.name", fail)
     duration = _number(head, "duration", "scenario.duration", fail, minimum=0.0)
     devices = _table(data, "devices", fail)
     for kind in devices:
-        if kind not in DEVICE_KINDS:
+        if kind in NOT_SIMULATED:
             raise fail(f"devices.{kind}", f"one of {', '.join(DEVICE_KINDS)} (simulated here)")
+        if kind not in DEVICE_KINDS:
+            raise unknown_key(path, f"devices.{kind}", kind, DEVICE_KINDS, ScenarioError)
     esme = _eui64(devices.get("esme"), "devices.esme", fail)
     ihd = _eui64(devices["ihd"], "devices.ihd", fail) if "ihd" in devices else None
     events: list[Event] = []
-    for section in data:
-        if section not in ("scenario", "devices", "commands", "alerts", "ihd_reads", "consent"):
-            raise fail(section, "no such section")
+    for section in KEYS:
+        if section != "scenario":
+            for i, row in enumerate(_rows(data, section, fail)):
+                _known(path, row, section, f"{section}[{i}]")
     for i, row in enumerate(_rows(data, "commands", fail)):
         key = f"commands[{i}]"
         spec = LabCommand(
@@ -138,6 +166,12 @@ def parse_scenario(path: Path, data: dict[str, Any]) -> Scenario:
         ihd=ihd,
         events=tuple(sorted(events, key=lambda e: e.at)),
     )
+
+
+def _known(path: Path, table: dict[str, Any], section: str, where: str) -> None:
+    for key in table:
+        if key not in KEYS[section]:
+            raise unknown_key(path, f"{where}.{key}", key, KEYS[section], ScenarioError)
 
 
 def _table(data: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -218,9 +252,18 @@ async def run_scenario(
     """
     config = replace(lab_config, esme=scenario.esme, ihd=scenario.ihd or lab_config.ihd)
     lab = Lab(hub, config)
-    await lab.start(traffic=False)
-    async with asyncio.timeout(10):
-        await hub.uplink.connected.wait()
+    check_addresses(hub, scenario, lab)
+    try:
+        await lab.start(traffic=False)
+    except TimeoutError:
+        raise RunError(f"the simulated ESME {scenario.esme} did not join within 30 s") from None
+    try:
+        async with asyncio.timeout(10):
+            await hub.uplink.connected.wait()
+    except TimeoutError:
+        s = hub.config.mqtt
+        why = hub.uplink.last_error or "no answer"
+        raise RunError(f"no broker at {s.host}:{s.port} within 10 s ({why})", 75) from None
     loop = asyncio.get_running_loop()
     start = loop.time()
     for event in scenario.events:
@@ -232,6 +275,28 @@ async def run_scenario(
     if remaining > 0:
         await asyncio.sleep(remaining)
     return lab
+
+
+def check_addresses(hub: Hub, scenario: Scenario, lab: Lab) -> None:
+    """The lab's simulated devices always take the same network addresses. A state dir whose
+    network (zigbee.db) has another device at one of them would get the scenario's device
+    confused with it: it never initialises, and the run used to end in a bare TimeoutError
+    after 30 s. Say so at once instead, naming the scenario key and the state."""
+    app = hub.app
+    if app is None:
+        return
+    sims = (("devices.esme", lab.esme), ("devices.ihd", lab.ihd))
+    for key, sim in sims:
+        for device in app.devices.values():
+            if device.nwk == sim.nwk and device.ieee != sim.ieee:
+                held = eui64_bytes(device.ieee).hex().upper()
+                raise ScenarioError(
+                    scenario.path,
+                    key,
+                    f"a device the state's network can take: {hub.config.state_dir} already "
+                    f"has {held} at the simulated device's address 0x{sim.nwk:04X} (run "
+                    "without --state-dir for a fresh state, or name that device)",
+                )
 
 
 async def _play(hub: Hub, lab: Lab, event: Event) -> None:
@@ -259,6 +324,12 @@ async def change_consent(hub: Hub, mode: Mode, reason: str) -> None:
     )
     payload = json.dumps({**command.to_dict(), "transaction": "scenario"}).encode()
     hub.uplink.publish("bridge/request/consent", payload, qos=1)
-    async with asyncio.timeout(10):
-        while hub.consent.mode is not mode:  # noqa: ASYNC110 - the hub has no change event
-            await asyncio.sleep(0.02)
+    try:
+        async with asyncio.timeout(10):
+            while hub.consent.mode is not mode:  # noqa: ASYNC110 - the hub has no change event
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise RunError(
+            f"the hub did not take the consent change to {mode.value} within 10 s (does its "
+            f"[trust] dir trust the lab TEST key, {LAB_TEST_KEY.name}?)"
+        ) from None

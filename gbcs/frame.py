@@ -28,6 +28,7 @@ its offset.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -365,9 +366,12 @@ def gmac(key: bytes, originator: bytes, apdu: bytes) -> bytes:
 
 
 def verify_mac(key: bytes, frame: Frame) -> bool:
-    """True when a `DD`-wrapped frame's MAC is the one `key` gives."""
+    """True when a `DD`-wrapped frame's MAC is the one `key` gives. Compared in constant time:
+    `==` stops at the first differing byte, and its timing would let a sender find a MAC byte by
+    byte."""
     if frame.mac is None:
         return False
     apdu_end = len(frame.raw) - MAC_LENGTH
     apdu_start = frame.signed_start - 1
-    return gmac(key, frame.originator, frame.raw[apdu_start:apdu_end]) == frame.mac
+    expected = gmac(key, frame.originator, frame.raw[apdu_start:apdu_end])
+    return hmac.compare_digest(expected, frame.mac)

@@ -24,8 +24,16 @@ def run_agent(*args: str) -> subprocess.CompletedProcess[str]:
 
 BAD = [
     # (config text, key named in the message, fragment of what was expected)
-    ('hub_id = "00DB1234567890A2"\ncolour = "blue"\n', "colour", "unknown key"),
-    ('hub_id = "00DB1234567890A2"\n[mqtt]\nport = 1883\n', "[mqtt] port", "unknown key"),
+    (
+        'hub_id = "00DB1234567890A2"\ncolour = "blue"\n',
+        "colour",
+        "a known key (one of: hub_id, mqtt",
+    ),
+    (
+        'hub_id = "00DB1234567890A2"\n[mqtt]\nport = 1883\n',
+        "[mqtt] port",
+        "a known key (one of: url,",
+    ),
     (
         'hub_id = "00DB1234567890A2"\n[radio]\nchannel = "fifteen"\n',
         "[radio] channel",
@@ -137,3 +145,58 @@ def test_corrupt_consent_state_stops_startup(tmp_path: Path) -> None:
     result = run_agent("--config", str(path))
     assert result.returncode == 65
     assert "consent.json" in result.stderr and "mode must be" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "suggestion"),
+    [
+        ('hub_id = "00DB1234567890A2"\n[mqtt]\nusernme = "hub"\n', "[mqtt] usernme", "username"),
+        ('hub_id = "00DB1234567890A2"\n[lab]\nenabeld = true\n', "[lab] enabeld", "enabled"),
+        ('hub_id = "00DB1234567890A2"\nhubid = "x"\n', "hubid", "hub_id"),
+        ('hub_id = "00DB1234567890A2"\n[sate]\ndir = "s"\n', "sate", "state"),
+    ],
+)
+def test_unknown_config_key_names_the_nearest_one(
+    tmp_path: Path, text: str, key: str, suggestion: str
+) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(text)
+    result = run_agent("--config", str(path), "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == EX_CONFIG
+    assert result.stderr.strip() == (
+        f"config error: {path}: {key}: expected a known key (did you mean '{suggestion}'?)"
+    )
+
+
+def test_unknown_device_log_key_names_the_nearest_one(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        'hub_id = "00DB1234567890A2"\n[[devices]]\neiu64 = "00DB1234567890B7"\n'
+        'install_code = "83FED3407A939723A5C639B26916D505C3B5"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "devices"
+    assert "unknown key 'eiu64': expected a known key (did you mean 'eui64'?)" in str(err.value)
+
+
+def test_unknown_profile_key_names_the_nearest_one(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.toml"
+    profile.write_text(PROFILE.read_text().replace("allow_categories", "alow_categories", 1))
+    config = tmp_path / "hub.toml"
+    config.write_text(f'hub_id = "00DB1234567890A2"\n[consent]\nprofile = "{profile}"\n')
+    result = run_agent("--config", str(config), "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == EX_CONFIG
+    assert result.stderr.strip() == (
+        f"config error: {profile}: upstream.alow_categories: "
+        "expected a known key (did you mean 'allow_categories'?)"
+    )
+    decoded = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "decode", "--profile", str(profile), "00"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert decoded.returncode == EX_CONFIG
+    assert decoded.stderr.strip() == result.stderr.strip()

@@ -5,6 +5,7 @@ that breaks one GBCS rule fails exactly that case, in the modes where it shows."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -35,14 +36,20 @@ def _meter(cls: type[esme.SimEsme], config_path: Path) -> esme.SimEsme:
 def test_simulated_esme_passes_every_case(tmp_path: Path, broker: Broker) -> None:
     config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
     out = tmp_path / "report"
+    scratch = tmp_path / "tmp"  # where the run's own temporary state dir goes
+    scratch.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "agent.cli", "conformance", "--config", str(config), "--out", out],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # The hub's own state dir was never used, and the temporary one is gone.
+    assert not (config.parent / "state").exists()
+    assert list(scratch.iterdir()) == []
     report = json.loads((out / "conformance.json").read_text())
     markdown = (out / "conformance.md").read_text()
     assert result.stdout == markdown

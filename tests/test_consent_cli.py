@@ -132,7 +132,7 @@ async def test_sign_send_show_and_replay_after_restart(tmp_path: Path, broker: B
                 assert answer["data"] == {"refusal": "replayed"}
                 assert f"counter {body['counter']} is not greater" in answer["error"]
             assert re.fullmatch(r"[0-9a-f]{12}", answer["transaction"])
-    local = cli("consent", "show", "--config", str(config_path))
+    local = cli("consent", "show", "--state", "--config", str(config_path))
     assert local.returncode == 0
     shown_local = json.loads(local.stdout)
     assert shown_local["record"]["mode"] == "restricted"

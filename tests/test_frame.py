@@ -646,3 +646,37 @@ def test_parse_accepts_bytearray_and_keeps_bytes() -> None:
     frame = parse_frame(bytearray(data))  # type: ignore[arg-type]
     assert frame.raw == data
     assert type(frame.raw) is bytes
+
+
+def test_verify_mac_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`==` on bytes stops at the first difference, so its timing tells a forger how many
+    leading MAC bytes were right; verify_mac must leave the comparison to hmac.compare_digest."""
+    import hmac
+
+    from gbcs import frame as frame_module
+
+    key = bytes(range(16))
+    data = build_frame(
+        cra=Cra.RESPONSE,
+        counter=1,
+        originator=ESME,
+        recipient=SUPPLIER,
+        message_code=0x0059,
+        payload=b"\xda\x20\x00\x00\x01\x00",
+        mac_key=key,
+    )
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((bytes(a), bytes(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(frame_module.hmac, "compare_digest", spy)
+    good = parse_frame(data)
+    assert verify_mac(key, good)
+    assert compared == [(good.mac, good.mac)]
+    tampered = bytearray(data)
+    tampered[-1] ^= 0x01
+    assert not verify_mac(key, parse_frame(bytes(tampered)))
+    assert len(compared) == 2

@@ -665,3 +665,22 @@ def test_future_dated_outcome_alert_is_decided_by_the_reported_command(
     else:
         assert_blocked_by_choice(decision)
     assert up(frame, Mode.FULL).forwarded  # full mode still forwards every one of them
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "suggestion"),
+    [
+        ("[upstream]\n", "[upstream]\nallow_response_to_allowed_commands = false\n",
+         "upstream.allow_response_to_allowed_commands", "allow_responses_to_allowed_commands"),
+        ("version = 3\n", "version = 3\ndescripton = 'x'\n", "descripton", "description"),
+        ("[downstream]\n", "[downstream]\nblock_alert_code = []\n",
+         "downstream.block_alert_code", "block_alert_codes"),
+    ],
+)  # fmt: skip
+def test_unknown_profile_key_names_the_nearest(
+    old: str, new: str, key: str, suggestion: str
+) -> None:
+    with pytest.raises(ProfileError) as info:
+        parse_profile(MINIMAL.replace(old, new, 1))
+    assert info.value.key == key
+    assert info.value.expected == f"a known key (did you mean {suggestion!r}?)"

@@ -3,7 +3,8 @@
 The hub starts on the given config (the lab default: the virtual radio and a simulated ESME) with
 a state dir of its own, so the run's consent changes never touch a running hub's record. The
 report is written as conformance.md and conformance.json in --out; the Markdown is also printed.
-Progress goes to stderr, one line a case. Exit 0 when every case passed, 1 otherwise.
+Progress goes to stderr, one line a case. Exit 0 when every case passed, 1 otherwise; a run that
+cannot go on is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from agent.config import ConfigError, load_config
 from agent.shipped import LAB_CONFIG
+from agent.state import StateError
 
 NAME = "conformance"
 DEVICES = ("esme",)
@@ -85,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         except conformance.NotReady as exc:
             bar.close()
             print(f"conformance: {exc}", file=sys.stderr)
+            return exc.status
+        except (ConfigError, StateError):
+            raise  # one line from agent/cli.py, with its own status
+        except Exception as exc:  # never a traceback: say what failed, in one line
+            bar.close()
+            print(f"conformance: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         finally:
             bar.close()

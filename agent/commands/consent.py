@@ -2,8 +2,9 @@
 
 `sign` and `sign-trust` write a signed command to a file (nothing leaves the machine); `send`
 publishes a file on `<base>/<hub-id>/bridge/request/consent` and prints the hub's answer
-(exit 0 on ok, 1 on a refusal, 75 when no answer came); `show` prints the record, from the
-retained `consent` topic or from a hub's state directory.
+(exit 0 on ok, 1 on a refusal, 75 when no answer came or the broker could not be reached);
+`show` prints the record, from the retained `consent` topic or, with `--state`, from a hub's
+state directory. The broker options are agent/broker_client.py's.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 
+from agent.broker_client import (
+    EX_TEMPFAIL,
+    Broker,
+    add_broker_args,
+    broker_from_args,
+    client,
+    first_json,
+    hub_id,
+    no_broker,
+)
 from agent.consent import Mode
 from agent.consent_command import (
     CommandError,
@@ -34,8 +43,6 @@ from agent.consent_command import (
 from gbcs import signature
 
 NAME = "consent"
-EX_TEMPFAIL = 75
-DEFAULT_URL = "mqtt://127.0.0.1:1883"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,16 +65,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     send = actions.add_parser("send", help="publish a signed command and print the answer")
     send.add_argument("file", type=Path)
-    send.add_argument("--mqtt-url", default=DEFAULT_URL, help=f"default {DEFAULT_URL}")
-    send.add_argument("--base-topic", default="gbcs-hub", help="default gbcs-hub")
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+    add_broker_args(send)
 
     show = actions.add_parser("show", help="print the consent record")
-    show.add_argument("--mqtt-url", default=DEFAULT_URL, help=f"default {DEFAULT_URL}")
-    show.add_argument("--base-topic", default="gbcs-hub", help="default gbcs-hub")
-    show.add_argument("--hub", help="hub id: read the retained consent topic")
-    show.add_argument("--config", type=Path, help="read the record from this hub's state dir")
+    show.add_argument("--hub", help="hub id (default: --config's hub_id)")
+    show.add_argument(
+        "--state",
+        action="store_true",
+        help="read the record from --config's state dir instead of the broker's retained topic",
+    )
     show.add_argument("--timeout", type=float, default=5.0)
+    add_broker_args(show, hub_help="hub id")
 
 
 def _common_sign_args(parser: argparse.ArgumentParser) -> None:
@@ -139,37 +148,21 @@ def _describe(command: SignedCommand) -> str:
     )
 
 
-def _client(url: str) -> aiomqtt.Client:
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"--mqtt-url {url!r}: expected mqtt://HOST:PORT")
-    tls = parts.scheme == "mqtts"
-    import ssl
-
-    return aiomqtt.Client(
-        parts.hostname,
-        parts.port or (8883 if tls else 1883),
-        username=parts.username,
-        password=parts.password,
-        tls_context=ssl.create_default_context() if tls else None,
-        timeout=10,
-    )
-
-
 def _send(args: argparse.Namespace) -> int:
     try:
         data = json.loads(args.file.read_text(encoding="utf-8"))
         command = parse_command(data)
     except (OSError, ValueError) as exc:
         return _fail(f"send: {args.file}: {exc}")
+    broker = broker_from_args(args)
     transaction = secrets.token_hex(6)
-    base = f"{args.base_topic}/{command.hub_id}"
+    base = f"{broker.settings.base_topic}/{command.hub_id}"
     try:
         answer = asyncio.run(
-            _request(args.mqtt_url, base, {**data, "transaction": transaction}, args.timeout)
+            _request(broker, base, {**data, "transaction": transaction}, args.timeout)
         )
-    except (ValueError, aiomqtt.MqttError) as exc:
-        return _fail(f"send: {exc}")
+    except aiomqtt.MqttError as exc:
+        return no_broker("consent send", broker, exc)
     if answer is None:
         print(
             f"consent send: no answer on {base}/bridge/response/consent within {args.timeout} s",
@@ -181,43 +174,23 @@ def _send(args: argparse.Namespace) -> int:
 
 
 async def _request(
-    url: str, base: str, request: dict[str, Any], wait_s: float
+    broker: Broker, base: str, request: dict[str, Any], wait_s: float
 ) -> dict[str, Any] | None:
-    async with _client(url) as client:
+    async with client(broker) as mqtt:
         topic = f"{base}/bridge/response/consent"
-        await client.subscribe(topic, qos=1)
-        await client.publish(f"{base}/bridge/request/consent", json.dumps(request), qos=1)
+        await mqtt.subscribe(topic, qos=1)
+        await mqtt.publish(f"{base}/bridge/request/consent", json.dumps(request), qos=1)
         transaction = request["transaction"]
-        return await first_json(
-            client, topic, lambda a: a.get("transaction") == transaction, wait_s
-        )
-
-
-async def first_json(
-    client: aiomqtt.Client,
-    topic: str,
-    wanted: Callable[[dict[str, Any]], bool],
-    wait_s: float,
-) -> dict[str, Any] | None:
-    """The first JSON object on `topic` (subscribed already) that `wanted` accepts, or None
-    when none comes within `wait_s` seconds. Anything else on the client is passed over."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait_s):
-            async for message in client.messages:
-                if not message.topic.matches(topic):
-                    continue
-                with contextlib.suppress(ValueError):
-                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                    if isinstance(body, dict) and wanted(body):
-                        return body
-    return None
+        return await first_json(mqtt, topic, lambda a: a.get("transaction") == transaction, wait_s)
 
 
 def _show(args: argparse.Namespace) -> int:
-    if args.config is not None:
-        from agent.config import load_config
+    if args.state:
+        from agent.config import ConfigError, load_config
         from agent.consent_store import STATE_FILE
 
+        if args.config is None:
+            raise ConfigError("(command line)", "--state", "--config, the hub's config")
         config = load_config(args.config)
         path = config.state_dir / STATE_FILE
         try:
@@ -232,13 +205,12 @@ def _show(args: argparse.Namespace) -> int:
         }
         print(json.dumps(shown, indent=2))
         return 0
-    if args.hub is None:
-        return _fail("show: give --hub ID (read the retained topic) or --config FILE")
-    topic = f"{args.base_topic}/{args.hub.upper()}/consent"
+    broker = broker_from_args(args)
+    topic = f"{broker.settings.base_topic}/{hub_id(args, broker, 'consent show')}/consent"
     try:
-        record = asyncio.run(_retained(args.mqtt_url, topic, args.timeout))
-    except (ValueError, aiomqtt.MqttError) as exc:
-        return _fail(f"show: {exc}")
+        record = asyncio.run(_retained(broker, topic, args.timeout))
+    except aiomqtt.MqttError as exc:
+        return no_broker("consent show", broker, exc)
     if record is None:
         print(f"consent show: nothing retained on {topic}", file=sys.stderr)
         return 1
@@ -246,11 +218,11 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _retained(url: str, topic: str, wait_s: float) -> Any:
-    async with _client(url) as client:
-        await client.subscribe(topic, qos=1)
+async def _retained(broker: Broker, topic: str, wait_s: float) -> Any:
+    async with client(broker) as mqtt:
+        await mqtt.subscribe(topic, qos=1)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait_s):
-                async for message in client.messages:
+                async for message in mqtt.messages:
                     return json.loads(bytes(message.payload))  # type: ignore[arg-type]
     return None

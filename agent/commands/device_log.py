@@ -6,8 +6,9 @@ With `--acb-key` (the ACB's key-agreement private key, PEM) it MACs the command 
 with the key it shares with the hub (the hub's KA key read from the retained `bridge/info`): what
 a hub with `[trust] acb_key` asks for. Without it the command carries the lab's fixed MAC, which
 only a hub without `[trust] acb_key` accepts. The originator counter is the time in
-milliseconds, so each command is newer than the last. Exit 0 when the hub actioned it, 1 when it
-refused it, 75 when no answer came in time.
+milliseconds, so each command is newer than the last. The broker options (and the hub id, from
+`--config`) are agent/broker_client.py's. Exit 0 when the hub actioned it, 1 when it refused
+it, 75 when no answer came in time or the broker could not be reached.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ import aiomqtt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.commands.consent import DEFAULT_URL, EX_TEMPFAIL, _client, first_json
+from agent.broker_client import (
+    EX_TEMPFAIL,
+    Broker,
+    add_broker_args,
+    broker_from_args,
+    client,
+    first_json,
+    hub_id,
+    no_broker,
+)
 from gbcs import chf_commands, mac_key, signature
 from gbcs.frame import Cra, build_frame
 from hal.sim.esme import LAB_MAC_KEY  # the lab's fixed MAC, for a hub that checks none
@@ -43,16 +53,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--install-code", required=True, help="hex, with its CRC (as on the label)")
     for parser in (add, remove):
         parser.add_argument("--eui64", required=True, help="the device (16 hex digits)")
-        parser.add_argument("--hub", required=True, help="the hub id (16 hex digits)")
+        parser.add_argument("--hub", help="the hub id (16 hex digits; default: --config's)")
         parser.add_argument(
             "--acb-key", type=Path, help="the ACB's key-agreement private key (PEM): MAC as the ACB"
         )
         parser.add_argument(
             "--originator", default=LAB_ACB, help=f"originator system title (default {LAB_ACB})"
         )
-        parser.add_argument("--mqtt-url", default=DEFAULT_URL, help=f"default {DEFAULT_URL}")
-        parser.add_argument("--base-topic", default="gbcs-hub", help="default gbcs-hub")
         parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+        add_broker_args(parser, hub_help="hub id")
 
 
 def _fail(text: str) -> int:
@@ -83,8 +92,9 @@ def _acb_key(path: Path | None) -> ec.EllipticCurvePrivateKey | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    broker = broker_from_args(args)
     try:
-        hub = _eui64(args.hub, "--hub")
+        hub = _eui64(hub_id(args, broker, "device-log"), "--hub")
         device = _eui64(args.eui64, "--eui64")
         originator = _eui64(args.originator, "--originator")
         install_code = None
@@ -93,13 +103,15 @@ def run(args: argparse.Namespace) -> int:
         acb_key = _acb_key(args.acb_key)
     except ValueError as exc:
         return _fail(str(exc))
-    base = f"{args.base_topic}/{hub.hex().upper()}"
+    base = f"{broker.settings.base_topic}/{hub.hex().upper()}"
     try:
         answer = asyncio.run(
-            _send(args.mqtt_url, base, hub, device, install_code, originator, acb_key, args.timeout)
+            _send(broker, base, hub, device, install_code, originator, acb_key, args.timeout)
         )
-    except (ValueError, aiomqtt.MqttError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
+    except aiomqtt.MqttError as exc:
+        return no_broker("device-log", broker, exc)
     if answer is None:
         print(
             f"device-log: no answer on {base}/down/result within {args.timeout} s", file=sys.stderr
@@ -110,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _send(
-    url: str,
+    broker: Broker,
     base: str,
     hub: bytes,
     device: bytes,
@@ -120,12 +132,12 @@ async def _send(
     wait_s: float,
 ) -> dict[str, Any] | None:
     request_id = f"device-log-{secrets.token_hex(4)}"
-    async with _client(url) as client:
-        await client.subscribe(f"{base}/down/result", qos=1)
+    async with client(broker) as mqtt:
+        await mqtt.subscribe(f"{base}/down/result", qos=1)
         mac = LAB_MAC_KEY
         counter = int(time.time() * 1000)
         if acb_key is not None:
-            hub_ka = await _hub_ka_key(client, base, wait_s)
+            hub_ka = await _hub_ka_key(mqtt, base, wait_s)
             mac = mac_key.for_message(
                 acb_key,
                 hub_ka,
@@ -148,19 +160,17 @@ async def _send(
             "device": hub.hex().upper(),
             "frame": base64.b64encode(frame).decode(),
         }
-        await client.publish(f"{base}/down/gbcs", json.dumps(body), qos=1)
+        await mqtt.publish(f"{base}/down/gbcs", json.dumps(body), qos=1)
         return await first_json(
-            client, f"{base}/down/result", lambda a: a.get("id") == request_id, wait_s
+            mqtt, f"{base}/down/result", lambda a: a.get("id") == request_id, wait_s
         )
 
 
-async def _hub_ka_key(
-    client: aiomqtt.Client, base: str, wait_s: float
-) -> ec.EllipticCurvePublicKey:
+async def _hub_ka_key(mqtt: aiomqtt.Client, base: str, wait_s: float) -> ec.EllipticCurvePublicKey:
     """The hub's key-agreement public key, from its retained bridge/info."""
     topic = f"{base}/bridge/info"
-    await client.subscribe(topic, qos=1)
-    info = await first_json(client, topic, lambda _info: True, wait_s)
+    await mqtt.subscribe(topic, qos=1)
+    info = await first_json(mqtt, topic, lambda _info: True, wait_s)
     if info is None:
         raise ValueError(f"no hub_ka_key on {topic} within {wait_s} s: is the hub running?")
     try:

@@ -22,7 +22,15 @@ from typing import Any, TextIO
 
 import aiomqtt
 
-from agent.commands.consent import DEFAULT_URL, EX_TEMPFAIL, _client
+from agent.broker_client import (
+    EX_TEMPFAIL,
+    Broker,
+    add_broker_args,
+    broker_from_args,
+    client,
+    hub_id,
+    no_broker,
+)
 from gbcs import signature
 from gbcs.firmware_image import ImageError, build_image, parse_image
 
@@ -47,10 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     send = actions.add_parser("send", help="send an image to a hub and follow the transfer")
     send.add_argument("image", type=Path)
     send.add_argument("--targets", required=True, help="EUI-64s, comma-separated")
-    send.add_argument("--hub", required=True, help="the hub id (16 hex digits)")
-    send.add_argument("--mqtt-url", default=DEFAULT_URL, help=f"default {DEFAULT_URL}")
-    send.add_argument("--base-topic", default="gbcs-hub", help="default gbcs-hub")
+    send.add_argument("--hub", help="the hub id (16 hex digits; default: --config's)")
     send.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
+    add_broker_args(send, hub_help="hub id")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,6 +92,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
+    broker = broker_from_args(args)
+    hub = hub_id(args, broker, "firmware send")
     try:
         data = args.image.read_bytes()
         parse_image(data)  # a clear local error before anything is published
@@ -102,12 +111,13 @@ def _send(args: argparse.Namespace) -> int:
         "image": base64.b64encode(data).decode(),
         "targets": targets,
     }
-    base = f"{args.base_topic}/{args.hub.upper()}"
+    base = f"{broker.settings.base_topic}/{hub}"
     progress = Progress(sys.stdout)
     try:
-        answer = asyncio.run(_request(args.mqtt_url, base, request, args.timeout, progress))
-    except (ValueError, aiomqtt.MqttError) as exc:
-        return _fail(f"send: {exc}")
+        answer = asyncio.run(_request(broker, base, request, args.timeout, progress))
+    except aiomqtt.MqttError as exc:
+        progress.close()
+        return no_broker("firmware send", broker, exc)
     progress.close()
     if answer is None:
         print(
@@ -151,15 +161,15 @@ class Progress:
 
 
 async def _request(
-    url: str, base: str, request: dict[str, Any], wait_s: float, progress: Progress
+    broker: Broker, base: str, request: dict[str, Any], wait_s: float, progress: Progress
 ) -> dict[str, Any] | None:
-    async with _client(url) as client:
-        await client.subscribe(f"{base}/bridge/response/firmware", qos=1)
-        await client.subscribe(f"{base}/bridge/event/firmware", qos=0)
-        await client.publish(f"{base}/bridge/request/firmware", json.dumps(request), qos=1)
+    async with client(broker) as mqtt:
+        await mqtt.subscribe(f"{base}/bridge/response/firmware", qos=1)
+        await mqtt.subscribe(f"{base}/bridge/event/firmware", qos=0)
+        await mqtt.publish(f"{base}/bridge/request/firmware", json.dumps(request), qos=1)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait_s):
-                async for message in client.messages:
+                async for message in mqtt.messages:
                     with contextlib.suppress(ValueError):
                         body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
                         if not isinstance(body, dict):
