@@ -35,8 +35,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.config import CREDENTIAL, ConfigError, MqttSettings, load_config, load_mqtt
+from agent.signed_answer import verify
+from gbcs import signature
 
 EX_TEMPFAIL = 75
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
@@ -216,3 +219,84 @@ async def first_json(
                     if isinstance(body, dict) and wanted(body):
                         return body
     return None
+
+
+def add_hub_key_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hub-key",
+        type=Path,
+        help="the hub's signing key to check its answers with: a public key PEM, or the hub's "
+        "own <state dir>/hub-key.pem (default: the key the hub publishes in bridge/info)",
+    )
+
+
+def pinned_hub_key(path: Path | None) -> ec.EllipticCurvePublicKey | None:
+    """--hub-key: a public key PEM, or the hub's own key file; None when not given."""
+    if path is None:
+        return None
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            CLI, "--hub-key", f"a readable PEM file ({path}: {exc.strerror})"
+        ) from None
+    with contextlib.suppress(ValueError):
+        return signature.load_public_key(pem)
+    try:
+        return signature.load_private_key(pem).public_key()
+    except ValueError:
+        raise ConfigError(
+            CLI, "--hub-key", f"an EC P-256 public or private key in PEM ({path})"
+        ) from None
+
+
+async def hub_signing_key(
+    mqtt: aiomqtt.Client, base: str, pinned: ec.EllipticCurvePublicKey | None, wait_s: float
+) -> tuple[ec.EllipticCurvePublicKey | None, str]:
+    """The key the hub's answers must be signed with, and where it came from. A pinned key is
+    trusted as given; one read from `bridge/info` on the same broker is only as good as the
+    broker's access control (and the hub re-asserts that topic if anyone else changes it)."""
+    if pinned is not None:
+        return pinned, f"the pinned key {signature.key_id(pinned)} (--hub-key)"
+    topic = f"{base}/bridge/info"
+    await mqtt.subscribe(topic, qos=1)
+    info = await first_json(mqtt, topic, lambda _info: True, wait_s)
+    await mqtt.unsubscribe(topic)
+    try:
+        pem_text = info["hub_key"]["public_key_pem"] if info is not None else None
+        key = signature.load_public_key(str(pem_text).encode()) if pem_text else None
+    except (KeyError, TypeError, ValueError):
+        key = None
+    if key is None:
+        return None, f"no hub key: nothing usable retained on {topic} (--hub-key pins one)"
+    return key, f"key {signature.key_id(key)} from {topic} (not pinned: --hub-key pins it)"
+
+
+async def signed_json(
+    mqtt: aiomqtt.Client,
+    topic: str,
+    wanted: Callable[[dict[str, Any]], bool],
+    key: ec.EllipticCurvePublicKey | None,
+    wait_s: float,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The first answer on `topic` that `wanted` accepts and `key` verifies, with None; or, when
+    none verifies within `wait_s`, the first unverified one with why (anyone who can publish
+    could have sent it); or (None, None) when nothing came."""
+    unverified: tuple[dict[str, Any], str] | None = None
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait_s):
+            async for message in mqtt.messages:
+                if not message.topic.matches(topic):
+                    continue
+                with contextlib.suppress(ValueError):
+                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    if not isinstance(body, dict) or not wanted(body):
+                        continue
+                    why = "no hub key to check it with" if key is None else verify(key, body)
+                    if why is None:
+                        return body, None
+                    if unverified is None:
+                        unverified = (body, why)
+    if unverified is not None:
+        return unverified
+    return None, None

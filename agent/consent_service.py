@@ -49,9 +49,14 @@ NOT_SAVED = "not_saved"
 
 @dataclass(frozen=True)
 class Answer:
-    payload: bytes
+    body: dict[str, Any]  # the answer for bridge/response/consent (the hub signs it)
     changed: bool  # the consent record changed (a trust update leaves it as it was)
     accepted: bool
+
+    @property
+    def payload(self) -> bytes:
+        """The answer as JSON, unsigned."""
+        return json.dumps(self.body, separators=(",", ":")).encode()
 
 
 class ConsentService:
@@ -214,13 +219,15 @@ def _entry_base(command: Any) -> dict[str, Any]:
     return entry
 
 
-def _response(status: str, data: dict[str, Any], error: str | None, transaction: Any) -> bytes:
+def _response(
+    status: str, data: dict[str, Any], error: str | None, transaction: Any
+) -> dict[str, Any]:
     out: dict[str, Any] = {"status": status, "data": data}
     if error is not None:
         out["error"] = error
     if transaction is not ABSENT:
         out["transaction"] = transaction
-    return json.dumps(out, separators=(",", ":")).encode()
+    return out
 
 
 def open_consent(config: Config, profile: ProfileRef) -> ConsentService:

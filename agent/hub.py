@@ -28,7 +28,7 @@ from typing import Any
 
 import zigpy.application
 
-from agent import envelope, hub_key, wan_input
+from agent import envelope, hub_key, signed_answer, wan_input
 from agent import version as agent_version
 from agent.cancel import cancel_and_wait
 from agent.chf_log import ChfDeviceLog
@@ -166,6 +166,7 @@ class Hub:
             limits=REQUEST_LIMITS,
         )
         self.health.add_section("inbound", self.uplink.inbound_stats)
+        self.health.add_section("mqtt", self.uplink.mqtt_stats)
         self._warn = RepeatLimiter()
         # The CHF device log is the whitelist; the hub's own alerts are signed with its key.
         self.hub_eui64 = bytes.fromhex(config.hub_id)
@@ -186,11 +187,7 @@ class Hub:
             lambda eui, version, ok: self.raise_own_alert(
                 self.hub_alerts.firmware_transfer(eui, version, ok)
             ),
-            lambda answer: self.uplink.publish(
-                "bridge/response/firmware",
-                json.dumps(answer, separators=(",", ":")).encode(),
-                qos=1,
-            ),
+            lambda answer: self._answer_request("firmware", answer),
             lambda event: self.uplink.publish(
                 "bridge/event/firmware", json.dumps(event, separators=(",", ":")).encode(), qos=0
             ),
@@ -414,7 +411,7 @@ class Hub:
             "version": self.profile.version,
             "sha256": self.profile.digest,
         }
-        return json.dumps(record, separators=(",", ":")).encode()
+        return signed_answer.sign(self.hub_key, record)
 
     def event(self, text: str) -> None:
         """A lifecycle event: on the live view when there is one, else in the log."""
@@ -508,9 +505,10 @@ class Hub:
             more = f" ({repeats} more like it not logged)" if repeats else ""
             LOGGER.warning("refused a request on %s: %s%s", topic, reason, more)
 
-    def _answer_request(self, name: str, answer: dict[str, object]) -> None:
+    def _answer_request(self, name: str, answer: dict[str, Any]) -> None:
+        """Every answer on bridge/response/<name> carries the hub's signature (signed_answer)."""
         self.uplink.publish(
-            f"bridge/response/{name}", json.dumps(answer, separators=(",", ":")).encode(), qos=1
+            f"bridge/response/{name}", signed_answer.sign(self.hub_key, answer), qos=1
         )
 
     async def _on_permit_join(self, payload: bytes | Oversize) -> None:
@@ -548,7 +546,7 @@ class Hub:
                 "health", json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
             )
             self.event(f"consent: mode {self.consent.mode.value} set by {self.consent.set_by}")
-        self.uplink.publish("bridge/response/consent", answer.payload, qos=1)
+        self._answer_request("consent", answer.body)
 
     async def _on_down_gbcs(self, payload: bytes | Oversize) -> None:
         request: dict[str, object] | None = None

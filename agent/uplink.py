@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import ssl
+import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,22 @@ ONLINE = json.dumps({"state": "online"}).encode()
 OFFLINE = json.dumps({"state": "offline"}).encode()
 MAX_INFLIGHT = 32
 MAX_CONTROL_SHARE = MAX_INFLIGHT // 2
+OWNED_RETAINED = ("bridge/state", "bridge/info", "consent")
+"""Retained topics only the hub may write; it says them again when another client changes them."""
+REASSERT_S = 10.0
+SHORT_SESSION_S = 5.0
+TAKEOVER_SESSIONS = 3
+"""Sessions in a row ended within SHORT_SESSION_S of connecting: what a takeover looks like under
+MQTT 3.1.1, whose broker closes the older session without saying why."""
+TAKEOVER_BACKOFF_S = 30
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason code
+
+
+def _taken_over(error: str | None) -> bool:
+    """The broker's MQTT 5 reason for closing the session: another client took its id."""
+    return error is not None and (
+        f"[code:{SESSION_TAKEN_OVER}]" in error or "Session taken over" in error
+    )
 
 
 MessageHandler = Callable[[str, "bytes | Oversize"], Awaitable[None]]
@@ -150,6 +167,10 @@ class Uplink:
         self._sequence = 0
         self.inbound = InboundCounters()
         self._warn = RepeatLimiter()
+        self._reassert = RepeatLimiter(REASSERT_S)
+        self.reasserted: Counter[str] = Counter()
+        self.takeovers = 0
+        self._closing = False
         self.outbox = outbox
         if outbox is not None:
             outbox.on_ready = self._work_arrived
@@ -224,23 +245,26 @@ class Uplink:
 
     async def _connect_forever(self) -> None:
         backoff = 0.5
+        short_sessions = 0  # in a row: sessions ended within SHORT_SESSION_S of connecting
         while True:
+            connected_at: float | None = None
             try:
                 async with self._client_for() as client:
                     self._client = client
-                    backoff = 0.5
                     await self._on_connect(client)
+                    connected_at = time.monotonic()
                     await self._serve(client)
             except (aiomqtt.MqttError, OSError) as exc:
                 # OSError too: paho can surface socket errors raw around a reconnect, and
                 # nothing short of cancellation may end the hub's only WAN link.
                 self.last_error = str(exc)
-                LOGGER.warning(
-                    "MQTT connection to %s:%s lost or refused: %s",
-                    self.settings.host,
-                    self.settings.port,
-                    exc,
-                )
+                if self._warn.allow(f"lost {type(exc).__name__}"):
+                    LOGGER.warning(
+                        "MQTT connection to %s:%s lost or refused: %s",
+                        self.settings.host,
+                        self.settings.port,
+                        exc,
+                    )
             except Exception as exc:  # a bug here must not end the WAN link for good
                 self.last_error = repr(exc)
                 LOGGER.exception("MQTT session failed; reconnecting")
@@ -248,9 +272,42 @@ class Uplink:
                 self._client = None
                 self.connected.clear()
             self.reconnects += 1
+            lasted = None if connected_at is None else time.monotonic() - connected_at
+            short_sessions = short_sessions + 1 if lasted is not None and lasted < 5 else 0
+            if lasted is not None and lasted >= SHORT_SESSION_S:
+                backoff = 0.5  # a session that held: the next loss starts the backoff anew
+            if _taken_over(self.last_error) or short_sessions >= TAKEOVER_SESSIONS:
+                self._taken_over()
+                backoff = max(backoff, TAKEOVER_BACKOFF_S)
             delay = backoff * (0.5 + random.random())  # jitter: hubs must not reconnect in step
             backoff = min(backoff * 2, 60.0)
             await asyncio.sleep(delay)
+
+    def _taken_over(self) -> None:
+        """Another client connected with this hub's client id: the broker closes the older
+        session, each reconnect closes the other's, and `bridge/state` flips between them."""
+        self.takeovers += 1
+        if self._warn.allow("takeover"):
+            LOGGER.error(
+                "another MQTT client connected to %s:%s with this hub's client id %r and took "
+                "over its session (%s): a second hub with the same [mqtt] client_id or hub_id? "
+                "Reconnecting no sooner than every %d s while it lasts",
+                self.settings.host,
+                self.settings.port,
+                self.client_id,
+                self.last_error,
+                TAKEOVER_BACKOFF_S,
+            )
+
+    def mqtt_stats(self) -> dict[str, object]:
+        return {
+            "connected": self.connected.is_set(),
+            "client_id": self.client_id,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+            "takeovers": self.takeovers,
+            "reasserted": dict(self.reasserted),
+        }
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topic("bridge/state"), ONLINE, qos=1, retain=True)
@@ -260,10 +317,33 @@ class Uplink:
             await client.publish(self.topic(suffix), payload, qos=1, retain=True)
         for suffix in self.subscriptions:
             await client.subscribe(self.topic(suffix), qos=1)
+        # The retained topics the hub owns, to see them changed by anyone else (after ours are
+        # published, so the broker's copy it sends now is ours unless someone else's came since).
+        for suffix in OWNED_RETAINED:
+            await client.subscribe(self.topic(suffix), qos=1)
         self.connected.set()
         LOGGER.info(
             "MQTT connected to %s:%s as %s", self.settings.host, self.settings.port, self.client_id
         )
+
+    def _owned(self, suffix: str, payload: bytes) -> None:
+        """A message on a retained topic the hub owns: if it is not what the hub says there, it
+        came from someone else (a spoof, or a stale copy), and the hub says it again, retained,
+        at most once every REASSERT_S per topic (two hubs on one id must not ping-pong)."""
+        if self._closing:  # our own `offline`, said as the hub stops
+            return
+        ours = ONLINE if suffix == "bridge/state" else self.retained.get(suffix)
+        if ours is None or payload == ours:
+            return
+        if not self._reassert.allow(suffix):
+            return
+        self.reasserted[suffix] += 1
+        if self._warn.allow(f"reassert {suffix}"):
+            LOGGER.warning(
+                "%s was changed on the broker by another client: the hub published its own again",
+                self.topic(suffix),
+            )
+        self.publish(suffix, ours, qos=1, retain=True)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         """Publish and receive until either fails; its error (an MqttError) ends the session."""
@@ -294,19 +374,22 @@ class Uplink:
         turn of the event loop while paho reads up to one per publish in flight each turn: under a
         flood its queue grew without bound (hundreds of MB). Here each message is queued on its
         lane, or shed, at once, so the bounds below hold whatever the WAN sends."""
+        topic = str(message.topic)
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        suffix = topic.removeprefix(self.base + "/")
+        if suffix in OWNED_RETAINED:
+            self._owned(suffix, payload)
+            return
         if message.retain:
             # Only a message stored on the broker arrives flagged retained (a live one is
             # delivered with the flag cleared): a request or command left there would be
             # acted on again at every reconnect, long after it was meant.
             self.inbound.retained_ignored += 1
-            if self._warn.allow(f"retained {message.topic}"):
+            if self._warn.allow(f"retained {topic}"):
                 LOGGER.warning(
-                    "ignored a retained message on %s: requests are never retained",
-                    message.topic,
+                    "ignored a retained message on %s: requests are never retained", topic
                 )
             return
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        topic = str(message.topic)
         lane = self._lanes.get(topic) or self._open_lane(topic)
         self._admit(lane, payload)
 
@@ -456,6 +539,7 @@ class Uplink:
 
     async def close(self, flush_seconds: float = 5.0) -> None:
         """Flush what can be flushed, say offline, disconnect."""
+        self._closing = True
         client = self._client
         if client is None:
             return

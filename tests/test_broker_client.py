@@ -19,11 +19,14 @@ from conftest import ROOT, Broker, start_mosquitto, stop_process, write_config
 from test_delivery import tls_broker
 from tls_helpers import Pki, world_readable_dir
 
+from agent import hub_key, signed_answer
 from agent.broker_client import DEFAULT_URL, broker_from_args
 from agent.cli import build_parser
 from agent.config import ConfigError, load_config
+from gbcs import signature
 
 RECORD = {"mode": "full", "set_by": "43BF61563D227CA6", "reason": "broker-client test"}
+HUB_KEY = signature.generate_key()
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -44,7 +47,18 @@ async def retain_record(port: int, topic: str, pki: Pki | None = None, **login: 
         tls = ssl.create_default_context(cafile=str(pki.ca))
         tls.load_cert_chain(str(pki.client_cert), str(pki.client_key))
     async with aiomqtt.Client("127.0.0.1", port, tls_context=tls, **login) as client:  # type: ignore[arg-type]
-        await client.publish(topic, json.dumps(RECORD), qos=1, retain=True)
+        # As a hub publishes them: the record signed by its key, the key in bridge/info.
+        await client.publish(topic, signed_answer.sign(HUB_KEY, RECORD), qos=1, retain=True)
+        info = {"hub_key": {"public_key_pem": hub_key.public_pem(HUB_KEY)}}
+        base = topic.removesuffix("/consent")
+        await client.publish(f"{base}/bridge/info", json.dumps(info), qos=1, retain=True)
+
+
+def shown(stdout: str) -> dict[str, object]:
+    """The record `consent show` printed, less the hub's signature."""
+    record = json.loads(stdout)
+    assert "signed" in record
+    return {k: v for k, v in record.items() if k != "signed"}
 
 
 def tls_config(tmp_path: Path, broker: Broker, pki: Pki, *, cert: bool = True) -> Path:
@@ -65,9 +79,9 @@ async def test_consent_show_with_the_hubs_config_on_a_mutual_tls_broker(tmp_path
     try:
         await retain_record(broker.port, "test/00DB1234567890C1/consent", pki)
         config = tls_config(tmp_path, broker, pki)
-        shown = await asyncio.to_thread(cli, "consent", "show", "--config", str(config))
-        assert shown.returncode == 0, shown.stderr
-        assert json.loads(shown.stdout) == RECORD  # hub id and base topic from the config too
+        out = await asyncio.to_thread(cli, "consent", "show", "--config", str(config))
+        assert out.returncode == 0, out.stderr
+        assert shown(out.stdout) == RECORD  # hub id and base topic from the config too
 
         # The same with flags, and with the environment, and no config at all.
         common = ["--hub", "00DB1234567890C1", "--base-topic", "test"]
@@ -85,7 +99,7 @@ async def test_consent_show_with_the_hubs_config_on_a_mutual_tls_broker(tmp_path
         }
         from_env = await asyncio.to_thread(cli, "consent", "show", *common, env=env)
         assert from_env.returncode == 0, from_env.stderr
-        assert json.loads(flags.stdout) == json.loads(from_env.stdout) == RECORD
+        assert shown(flags.stdout) == shown(from_env.stdout) == RECORD
 
         # Without the client certificate the broker refuses: one line, exit 75, and it says so.
         bare = tls_config(tmp_path, broker, pki, cert=False)
@@ -118,7 +132,7 @@ async def test_password_from_the_environment_or_the_config(tmp_path: Path) -> No
         env = {"HAN_AGENT_MQTT_URL": broker.url, "HAN_AGENT_MQTT_PASSWORD": "s3cret"}
         ok = await asyncio.to_thread(cli, *show, env=env)
         assert ok.returncode == 0, ok.stderr
-        assert json.loads(ok.stdout) == RECORD
+        assert shown(ok.stdout) == RECORD
 
         config = write_config(
             tmp_path / "hub", broker, hub_id="00DB1234567890C2",
@@ -144,7 +158,7 @@ async def test_password_from_the_environment_or_the_config(tmp_path: Path) -> No
 
 
 def parse(*argv: str) -> object:
-    return build_parser().parse_args(["consent", "show", *argv])
+    return build_parser("consent").parse_args(["consent", "show", *argv])
 
 
 def test_precedence_flags_then_environment_then_config_then_default(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from conftest import ROOT, Broker, write_config
 from mqtt_helpers import Recorder, recording
 from test_e2e import running_hub
 
+from agent import signed_answer
 from agent.config import load_config
 from agent.consent import Mode
 from agent.consent_command import sign_consent, sign_trust
@@ -47,6 +48,12 @@ async def ask(wan: aiomqtt.Client, rec: Recorder, base: str, body: object, tx: s
         timeout=10,
     )
     return next(m.json() for m in rec.on("/response/consent") if m.json()["transaction"] == tx)
+
+
+def unsigned(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer less the hub's signature, which every answer carries."""
+    assert "signed" in answer, answer
+    return {k: v for k, v in answer.items() if k != "signed"}
 
 
 def retained_consent(rec: Recorder, base: str) -> list[Any]:
@@ -93,9 +100,18 @@ async def test_each_refusal_has_its_response_and_audit_line(tmp_path: Path, brok
         assert answer["data"] == {"refusal": code}
         assert text in answer["error"], (tx, answer["error"])
     no_tx = [m.json() for m in rec.on("/response/consent") if "transaction" not in m.json()]
-    assert no_tx == [
+    assert [unsigned(a) for a in no_tx] == [
         {"status": "error", "data": {"refusal": "malformed"}, "error": "request is not JSON"}
     ]
+    # Every answer is signed by the hub's key (the one bridge/info publishes), and a changed
+    # answer no longer verifies.
+    hub_public = hub.hub_key.public_key()
+    for message in rec.on("/response/consent"):
+        assert signed_answer.verify(hub_public, message.json()) is None
+    altered = {**answers["replay"], "status": "ok"}
+    assert signed_answer.verify(hub_public, altered) == "the signature does not verify"
+    record = next(m.json() for m in reversed(rec.messages) if m.topic == f"{base}/consent")
+    assert signed_answer.verify(hub_public, record) is None
     audit = [json.loads(line) for line in (config.state_dir / "consent-audit.jsonl").open()]
     assert [a["outcome"] for a in audit] == ["accepted"] + ["refused"] * len(cases)
     assert [a.get("refusal") for a in audit[1:]] == [c for _t, _b, c, _x in cases[1:]] + [

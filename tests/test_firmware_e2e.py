@@ -58,7 +58,8 @@ async def request_firmware(broker: Broker, base: str, txn: str, image: bytes, eu
 def answer(rec: Recorder, txn: str) -> dict[str, object] | None:
     for m in rec.on("/bridge/response/firmware"):
         if m.json().get("transaction") == txn:
-            return dict(m.json())
+            assert "signed" in m.json(), "every answer carries the hub's signature"
+            return {k: v for k, v in m.json().items() if k != "signed"}
     return None
 
 

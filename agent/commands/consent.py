@@ -5,13 +5,17 @@ publishes a file on `<base>/<hub-id>/bridge/request/consent` and prints the hub'
 (exit 0 on ok, 1 on a refusal, 75 when no answer came or the broker could not be reached);
 `show` prints the record, from the retained `consent` topic or, with `--state`, from a hub's
 state directory. The broker options are agent/broker_client.py's.
+
+The hub signs its answers and its retained record (agent/signed_answer.py): `send` and `show`
+check the signature with the key given by `--hub-key`, else the one the hub publishes in
+`bridge/info`, and say which. Anything that does not verify is printed as UNVERIFIED and exits
+1: anyone with publish rights on the broker could have sent it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import secrets
 import sys
@@ -20,16 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.broker_client import (
     EX_TEMPFAIL,
     Broker,
     add_broker_args,
+    add_hub_key_arg,
     broker_from_args,
     client,
-    first_json,
     hub_id,
+    hub_signing_key,
     no_broker,
+    pinned_hub_key,
+    signed_json,
 )
 from agent.consent import Mode
 from agent.consent_command import (
@@ -66,6 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     send = actions.add_parser("send", help="publish a signed command and print the answer")
     send.add_argument("file", type=Path)
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+    add_hub_key_arg(send)
     add_broker_args(send)
 
     show = actions.add_parser("show", help="print the consent record")
@@ -76,6 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="read the record from --config's state dir instead of the broker's retained topic",
     )
     show.add_argument("--timeout", type=float, default=5.0)
+    add_hub_key_arg(show)
     add_broker_args(show, hub_help="hub id")
 
 
@@ -155,11 +165,12 @@ def _send(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail(f"send: {args.file}: {exc}")
     broker = broker_from_args(args)
+    pinned = pinned_hub_key(args.hub_key)
     transaction = secrets.token_hex(6)
     base = f"{broker.settings.base_topic}/{command.hub_id}"
     try:
-        answer = asyncio.run(
-            _request(broker, base, {**data, "transaction": transaction}, args.timeout)
+        answer, why, source = asyncio.run(
+            _request(broker, base, {**data, "transaction": transaction}, pinned, args.timeout)
         )
     except aiomqtt.MqttError as exc:
         return no_broker("consent send", broker, exc)
@@ -170,18 +181,34 @@ def _send(args: argparse.Namespace) -> int:
         )
         return EX_TEMPFAIL
     print(json.dumps(answer, indent=2))
+    if why is not None:
+        return _unverified("send: the answer", why, source)
+    print(f"consent send: answer signed by the hub, {source}", file=sys.stderr)
     return 0 if answer.get("status") == "ok" else 1
 
 
+def _unverified(what: str, why: str, source: str) -> int:
+    """A message the hub's key does not verify: anyone who can publish could have sent it."""
+    return _fail(f"{what} is UNVERIFIED ({why}; {source}): do not rely on it")
+
+
 async def _request(
-    broker: Broker, base: str, request: dict[str, Any], wait_s: float
-) -> dict[str, Any] | None:
+    broker: Broker,
+    base: str,
+    request: dict[str, Any],
+    pinned: ec.EllipticCurvePublicKey | None,
+    wait_s: float,
+) -> tuple[dict[str, Any] | None, str | None, str]:
     async with client(broker) as mqtt:
+        key, source = await hub_signing_key(mqtt, base, pinned, min(wait_s, 5.0))
         topic = f"{base}/bridge/response/consent"
         await mqtt.subscribe(topic, qos=1)
         await mqtt.publish(f"{base}/bridge/request/consent", json.dumps(request), qos=1)
         transaction = request["transaction"]
-        return await first_json(mqtt, topic, lambda a: a.get("transaction") == transaction, wait_s)
+        answer, why = await signed_json(
+            mqtt, topic, lambda a: a.get("transaction") == transaction, key, wait_s
+        )
+        return answer, why, source
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -206,23 +233,30 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(shown, indent=2))
         return 0
     broker = broker_from_args(args)
-    topic = f"{broker.settings.base_topic}/{hub_id(args, broker, 'consent show')}/consent"
+    pinned = pinned_hub_key(args.hub_key)
+    base = f"{broker.settings.base_topic}/{hub_id(args, broker, 'consent show')}"
     try:
-        record = asyncio.run(_retained(broker, topic, args.timeout))
+        record, why, source = asyncio.run(_retained(broker, base, pinned, args.timeout))
     except aiomqtt.MqttError as exc:
         return no_broker("consent show", broker, exc)
     if record is None:
-        print(f"consent show: nothing retained on {topic}", file=sys.stderr)
+        print(f"consent show: nothing retained on {base}/consent", file=sys.stderr)
         return 1
     print(json.dumps(record, indent=2))
+    if why is not None:
+        return _unverified("show: the retained record", why, source)
+    print(f"consent show: record signed by the hub, {source}", file=sys.stderr)
     return 0
 
 
-async def _retained(broker: Broker, topic: str, wait_s: float) -> Any:
+async def _retained(
+    broker: Broker, base: str, pinned: ec.EllipticCurvePublicKey | None, wait_s: float
+) -> tuple[dict[str, Any] | None, str | None, str]:
     async with client(broker) as mqtt:
+        key, source = await hub_signing_key(mqtt, base, pinned, wait_s)
+        topic = f"{base}/consent"
         await mqtt.subscribe(topic, qos=1)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                async for message in mqtt.messages:
-                    return json.loads(bytes(message.payload))  # type: ignore[arg-type]
-    return None
+        # Retained: it comes at once if there is one; a short wait more lets the hub's own
+        # record come after a spoofed one it is re-asserting.
+        record, why = await signed_json(mqtt, topic, lambda _r: True, key, wait_s)
+        return record, why, source
