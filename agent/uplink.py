@@ -257,13 +257,15 @@ class Uplink:
             except (aiomqtt.MqttError, OSError) as exc:
                 # OSError too: paho can surface socket errors raw around a reconnect, and
                 # nothing short of cancellation may end the hub's only WAN link.
-                self.last_error = str(exc)
+                # aiomqtt puts the broker's reason (an MQTT 5 reason code) in the cause.
+                cause = exc.__cause__
+                self.last_error = f"{exc}: {cause}" if cause is not None else str(exc)
                 if self._warn.allow(f"lost {type(exc).__name__}"):
                     LOGGER.warning(
                         "MQTT connection to %s:%s lost or refused: %s",
                         self.settings.host,
                         self.settings.port,
-                        exc,
+                        self.last_error,
                     )
             except Exception as exc:  # a bug here must not end the WAN link for good
                 self.last_error = repr(exc)
