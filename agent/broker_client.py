@@ -28,7 +28,7 @@ import logging
 import os
 import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,24 @@ def no_broker(command: str, broker: Broker, exc: aiomqtt.MqttError) -> int:
     return EX_TEMPFAIL
 
 
+async def json_objects(
+    client: aiomqtt.Client, topic: str, wait_s: float
+) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects that arrive on `topic` (subscribed already) within `wait_s` seconds;
+    anything else on the client, or not a JSON object, is passed over."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait_s):
+            async for message in client.messages:
+                if not message.topic.matches(topic):
+                    continue
+                try:
+                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                except ValueError:
+                    continue
+                if isinstance(body, dict):
+                    yield body
+
+
 async def first_json(
     client: aiomqtt.Client,
     topic: str,
@@ -208,16 +226,10 @@ async def first_json(
     wait_s: float,
 ) -> dict[str, Any] | None:
     """The first JSON object on `topic` (subscribed already) that `wanted` accepts, or None
-    when none comes within `wait_s` seconds. Anything else on the client is passed over."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait_s):
-            async for message in client.messages:
-                if not message.topic.matches(topic):
-                    continue
-                with contextlib.suppress(ValueError):
-                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                    if isinstance(body, dict) and wanted(body):
-                        return body
+    when none comes within `wait_s` seconds."""
+    async for body in json_objects(client, topic, wait_s):
+        if wanted(body):
+            return body
     return None
 
 
@@ -283,20 +295,14 @@ async def signed_json(
     none verifies within `wait_s`, the first unverified one with why (anyone who can publish
     could have sent it); or (None, None) when nothing came."""
     unverified: tuple[dict[str, Any], str] | None = None
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait_s):
-            async for message in mqtt.messages:
-                if not message.topic.matches(topic):
-                    continue
-                with contextlib.suppress(ValueError):
-                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                    if not isinstance(body, dict) or not wanted(body):
-                        continue
-                    why = "no hub key to check it with" if key is None else verify(key, body)
-                    if why is None:
-                        return body, None
-                    if unverified is None:
-                        unverified = (body, why)
+    async for body in json_objects(mqtt, topic, wait_s):
+        if not wanted(body):
+            continue
+        why = "no hub key to check it with" if key is None else verify(key, body)
+        if why is None:
+            return body, None
+        if unverified is None:
+            unverified = (body, why)
     if unverified is not None:
         return unverified
     return None, None

@@ -15,8 +15,6 @@ CCS08 (0x0128). Firmware traffic is allowed in restricted mode.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from collections.abc import Callable
@@ -109,13 +107,7 @@ class FirmwareService:
                     f"targets must be a list of 1 to {MAX_TARGETS} EUI-64s (16 hex digits each)"
                 )
             euis = [wan_input.eui64(x, "each target") for x in targets]
-            image_b64 = request.get("image")
-            if not isinstance(image_b64, str):
-                raise RequestError("image must be the OTA file in base64")
-            try:
-                data = base64.b64decode(image_b64, validate=True)
-            except binascii.Error:
-                raise RequestError("image is not valid base64") from None
+            data = wan_input.base64_field(request, "image", "the OTA file")
         except RequestError as exc:
             self.refused += 1
             self._refused(f"malformed request: {exc}")

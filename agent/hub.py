@@ -15,8 +15,6 @@ awaits are the radio send and the MQTT publish, both on the event loop.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -554,13 +552,7 @@ class Hub:
             request = parse_object(payload, MAX_COMMAND_REQUEST_BYTES)
             request_id = wan_input.request_id(request.get("id"))
             device = wan_input.eui64(request.get("device"))
-            frame = request.get("frame")
-            if not isinstance(frame, str):
-                raise RequestError("frame must be the command in base64")
-            try:
-                data = base64.b64decode(frame, validate=True)
-            except binascii.Error:
-                raise RequestError("frame is not valid base64") from None
+            data = wan_input.base64_field(request, "frame", "the command")
         except RequestError as exc:
             reason = f"malformed request envelope: {exc}"
             self.refused_request("down/gbcs", reason)

@@ -23,6 +23,8 @@ most tens of KiB, and the checks are linear in it).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -177,3 +179,14 @@ def eui64(value: object, name: str = "device") -> bytes:
     if not isinstance(value, str) or not EUI64_HEX.fullmatch(value):
         raise RequestError(f"{name} must be an EUI-64 of exactly 16 hex digits")
     return bytes.fromhex(value)
+
+
+def base64_field(request: dict[str, Any], name: str, what: str) -> bytes:
+    """The request's `name`, strict base64 text of `what`, decoded."""
+    value = request.get(name)
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be {what} in base64")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise RequestError(f"{name} is not valid base64") from None

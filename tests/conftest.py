@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -154,3 +155,20 @@ alert_interval = {interval}
     path = directory / "hub.toml"
     path.write_text(text)
     return path
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`han-agent ARGS` as a user runs it, in a subprocess; HAN_AGENT_MQTT_* from the caller's
+    environment are left out so that only `env` sets them."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HAN_AGENT_MQTT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+        env={**clean, **(env or {})},
+    )

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import ROOT, Broker, start_mosquitto, stop_process, write_config
+from conftest import ROOT, Broker, cli, start_mosquitto, stop_process, write_config
 from test_delivery import tls_broker
 from tls_helpers import Pki, world_readable_dir
 
@@ -27,18 +25,6 @@ from gbcs import signature
 
 RECORD = {"mode": "full", "set_by": "43BF61563D227CA6", "reason": "broker-client test"}
 HUB_KEY = signature.generate_key()
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HAN_AGENT_MQTT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **(env or {})},
-    )
 
 
 async def retain_record(port: int, topic: str, pki: Pki | None = None, **login: str) -> None:

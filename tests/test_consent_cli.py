@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, Broker, write_config
+from conftest import ROOT, Broker, cli, write_config
 from mqtt_helpers import recording
 
 from agent.config import load_config
@@ -21,16 +21,6 @@ from agent.consent_store import load_trust_dir
 from gbcs import signature
 
 LAB_KID = "43BF61563D227CA6"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def start_agent(config: Path) -> subprocess.Popen[bytes]:

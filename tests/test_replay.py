@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Broker, write_config
+from conftest import ROOT, Broker, cli, write_config
 from mqtt_helpers import recording
 from test_e2e import running_hub, ups
 
@@ -166,17 +166,6 @@ async def test_replay_decides_as_the_live_hub(tmp_path: Path, broker: Broker, mo
     assert wrong["decision"]["rule"] == "direction"
 
 
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        input=stdin,
-    )
-
-
 def lab_frames() -> tuple[bytes, bytes, bytes]:
     """A read command, the meter's answer, and a low-credit alert, built by the lab's code."""
     from agent.lab import LabSupplier
@@ -207,7 +196,7 @@ def test_capture_forms_table_totals_and_csv(tmp_path: Path) -> None:
         "\n"
         "zz\n"
     )
-    result = run_cli("replay", str(capture), "--format", "json")
+    result = cli("replay", str(capture), "--format", "json")
     assert result.returncode == 0, result.stderr
     reports = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["line"] for r in reports] == [2, 3, 4, 6]
@@ -223,14 +212,14 @@ def test_capture_forms_table_totals_and_csv(tmp_path: Path) -> None:
     assert reports[2]["device"] == "00DB1234567800AA"
     assert reports[3]["error"] == "not hex: 'z'"
 
-    table = run_cli("replay", str(capture), "--mode", "full")
+    table = cli("replay", str(capture), "--mode", "full")
     assert table.returncode == 0, table.stderr
     assert table.stdout.startswith("mode full, profile gb-restricted-default v1\n")
     assert "  read            forwarded     2  blocked     0" in table.stdout
     assert "  prepayment      forwarded     1  blocked     0" in table.stdout
     assert "  all             forwarded     3  blocked     0  malformed 1" in table.stdout
 
-    csv_out = run_cli("replay", str(capture), "--format", "csv").stdout.splitlines()
+    csv_out = cli("replay", str(capture), "--format", "csv").stdout.splitlines()
     assert csv_out[0] == "time,device,message_code,use_case,category,decision,reason"
     assert csv_out[1].startswith("2026-11-28T10:00:00Z,00DB1234567800AA,0x0027,ECS17b ")
     assert len(csv_out) == 5
@@ -239,11 +228,11 @@ def test_capture_forms_table_totals_and_csv(tmp_path: Path) -> None:
 def test_bad_capture_lines_are_named(tmp_path: Path) -> None:
     capture = tmp_path / "bad.txt"
     capture.write_text('{"frame": 5}\n')
-    result = run_cli("replay", str(capture))
+    result = cli("replay", str(capture))
     assert result.returncode == 65
     assert result.stderr.strip() == (
         f"replay: {capture}: line 1: a JSON line needs a string 'frame' (hex or base64)"
     )
-    missing = run_cli("replay", str(tmp_path / "nope.txt"))
+    missing = cli("replay", str(tmp_path / "nope.txt"))
     assert missing.returncode == 66
     assert "cannot read" in missing.stderr

@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import ROOT, Broker, write_config
+from conftest import Broker, cli, write_config
 from mqtt_helpers import recording
 from test_consent_mqtt import TRUST_LAB, signed
 from test_e2e import running_hub
@@ -30,16 +28,6 @@ from agent import signed_answer
 from agent.config import load_config
 from agent.consent import Mode
 from gbcs import signature
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @contextlib.asynccontextmanager
