@@ -116,6 +116,11 @@ class GsmeServer:
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
+    @property
+    def sweeper(self) -> asyncio.Task[None] | None:
+        """The expiry sweep's task once started (the hub's health check watches it)."""
+        return self._sweeper
+
     def stats(self) -> dict[str, object]:
         return {
             eui.hex().upper(): {

@@ -277,9 +277,17 @@ class Hub:
         return task
 
     def _tasks_check(self) -> tuple[bool, str]:
-        if not self._stopped_tasks:
+        stopped = dict(self._stopped_tasks)
+        # Tasks the radio supervisor and the GSME queue run for themselves.
+        for name, task in (
+            ("radio supervisor", self.radio.task),
+            ("gsme sweep", self.gsme.sweeper),
+        ):
+            if task is not None and task.done() and not task.cancelled():
+                stopped[name] = repr(task.exception()) if task.exception() else "returned"
+        if not stopped:
             return True, ""
-        return False, "; ".join(f"{n} stopped: {why}" for n, why in self._stopped_tasks.items())
+        return False, "; ".join(f"{n} stopped: {why}" for n, why in stopped.items())
 
     def _admitted(self, eui64: bytes) -> None:
         if self.router is not None:

@@ -98,6 +98,11 @@ class RadioSupervisor:
         if self._task.done():
             self._task.result()  # a bug in the supervisor itself: let it be seen
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The supervising task while it runs (the hub's health check watches it)."""
+        return self._task
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -8,6 +8,7 @@ outbox writer, so no alert went upstream again and nothing said why.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -193,3 +194,28 @@ async def test_a_frame_larger_than_the_meters_tunnel_takes_is_refused(
         assert result.reason == "1501 bytes is more than the 1500 the meter's tunnel takes"
         assert all(c.raw != big for c in lab.esme.commands_received)
         assert (await hub.command_from_wan("ok", lab.esme.eui64, small)).status == "delivered"
+
+
+async def test_a_hub_task_that_ends_is_said_and_starves_the_watchdog(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    from agent.watchdog import judge  # the watchdog's own verdict
+
+    config = load_config(write_config(tmp_path, broker))
+    async with running_hub(config) as (hub, _lab):
+        assert hub.health_snapshot()["status"] == "ok"
+
+        async def breaks() -> None:
+            raise RuntimeError("a bug")
+
+        task = hub._watched("probe", breaks())
+        await asyncio.gather(task, return_exceptions=True)
+        snapshot = hub.health_snapshot()
+        assert snapshot["status"] == "degraded"
+        assert snapshot["problems"] == ["tasks: probe stopped: RuntimeError('a bug')"]
+        verdict = judge(hub.health, radio_recovery=120)
+        assert not verdict.ok and "probe stopped" in verdict.reason
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        "the hub's probe task stopped: RuntimeError('a bug'); the watchdog is no longer fed"
+    ]
