@@ -315,7 +315,8 @@ class Uplink:
         await client.publish(self.topic("bridge/state"), ONLINE, qos=1, retain=True)
         # A copy: the hub may set a retained topic (health, consent) while these publishes
         # await their acks, and a dict changed mid-iteration would end the uplink task.
-        for suffix, payload in list(self.retained.items()):
+        sent = dict(self.retained)
+        for suffix, payload in sent.items():
             await client.publish(self.topic(suffix), payload, qos=1, retain=True)
         for suffix in self.subscriptions:
             await client.subscribe(self.topic(suffix), qos=1)
@@ -324,6 +325,11 @@ class Uplink:
         for suffix in OWNED_RETAINED:
             await client.subscribe(self.topic(suffix), qos=1)
         self.connected.set()
+        # Set while the awaits above ran (health, a consent change): set_retained saw no
+        # connection and left them to this method, after its copy was taken.
+        for suffix, payload in list(self.retained.items()):
+            if sent.get(suffix) != payload:
+                self.publish(suffix, payload, qos=1, retain=True)
         LOGGER.info(
             "MQTT connected to %s:%s as %s", self.settings.host, self.settings.port, self.client_id
         )
