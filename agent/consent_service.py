@@ -29,6 +29,7 @@ from agent.consent_command import (
     ConsentState,
     Kind,
     Refusal,
+    SignedCommand,
     Site,
     judge,
     parse_command,
@@ -86,18 +87,26 @@ class ConsentService:
 
     async def handle(self, payload: bytes | Oversize) -> Answer:
         async with self._lock:
+            # A request that is not a command (most of a flood) is answered here, at parsing
+            # cost: a thread hop each would put seconds of junk ahead of a real change. Only
+            # its audit line, once every few seconds, is written on the thread.
+            try:
+                _parse(payload)
+            except _Malformed as bad:
+                audit = self._junk_audit(bad.message)
+                if audit is None:
+                    return self._refuse(Refusal.MALFORMED, bad.message, None, bad.transaction)
+                return await asyncio.to_thread(
+                    self._refuse, Refusal.MALFORMED, bad.message, None, bad.transaction, audit
+                )
             return await asyncio.to_thread(self.handle_sync, payload)
 
     def handle_sync(self, payload: bytes | Oversize) -> Answer:
-        transaction: Transaction | object = ABSENT
         try:
-            data = parse_object(payload, MAX_REQUEST_BYTES)
-            if "transaction" in data:
-                transaction = checked_transaction(data)
-                del data["transaction"]
-            command = parse_command(data)
-        except (RequestError, CommandError) as exc:
-            return self._refuse(Refusal.MALFORMED, str(exc), None, transaction)
+            command, transaction = _parse(payload)
+        except _Malformed as bad:
+            audit = self._junk_audit(bad.message)
+            return self._refuse(Refusal.MALFORMED, bad.message, None, bad.transaction, audit)
         verdict = judge(
             command,
             self.state,
@@ -153,13 +162,27 @@ class ConsentService:
             accepted=True,
         )
 
+    def _junk_audit(self, message: str) -> dict[str, Any] | None:
+        """For a request that is not a command at all (junk, a flood): the fields its audit
+        line gets, or None when it gets none. The same junk is audited once every few seconds
+        with a count, so that junk cannot rotate the accepted changes out of the audit's
+        bounded files; every signed command's outcome is still audited."""
+        key = f"audit {message[:48]}"
+        if not self._audit_junk.allow(key):
+            return None
+        repeats = self._audit_junk.suppressed(key)
+        return {"repeats_not_audited": repeats} if repeats else {}
+
     def _refuse(
         self,
         code: Refusal | str,
         message: str,
         command: Any,
         transaction: Any,
+        junk_audit: dict[str, Any] | None = None,
     ) -> Answer:
+        """The refusal's answer, its log line (rate-limited) and its audit line: always for a
+        command, and for junk (`command` None) only with `junk_audit` (see `_junk_audit`)."""
         code_text = str(code)
         # One line per refusal; the same refusal repeated (a flood, a stuck sender) is written
         # once every few seconds, while the audit keeps every signed command's outcome.
@@ -180,15 +203,9 @@ class ConsentService:
             "mode": self.state.record.mode.value,
         }
         if command is None:
-            # Not a command at all (junk, a flood): the same one is audited once every few
-            # seconds with a count, so that junk cannot rotate the accepted changes out of the
-            # audit's bounded files. Every signed command's outcome is still audited.
-            audit_key = f"audit {message[:48]}"
-            if not self._audit_junk.allow(audit_key):
+            if junk_audit is None:
                 return self._answer_refusal(code_text, message, transaction)
-            repeats = self._audit_junk.suppressed(audit_key)
-            if repeats:
-                entry["repeats_not_audited"] = repeats
+            entry.update(junk_audit)
         try:
             self.store.audit(entry, durable=False)  # a refusal changes nothing: no flash sync
         except OSError as exc:
@@ -202,6 +219,28 @@ class ConsentService:
             changed=False,
             accepted=False,
         )
+
+
+class _Malformed(Exception):
+    """A request that is not a well-formed command; `transaction` is what may be echoed."""
+
+    def __init__(self, message: str, transaction: Transaction | object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transaction = transaction
+
+
+def _parse(payload: bytes | Oversize) -> tuple[SignedCommand, Transaction | object]:
+    """The command and its transaction (ABSENT when there is none), or _Malformed."""
+    transaction: Transaction | object = ABSENT
+    try:
+        data = parse_object(payload, MAX_REQUEST_BYTES)
+        if "transaction" in data:
+            transaction = checked_transaction(data)
+            del data["transaction"]
+        return parse_command(data), transaction
+    except (RequestError, CommandError) as exc:
+        raise _Malformed(str(exc), transaction) from None
 
 
 def _entry_base(command: Any) -> dict[str, Any]:

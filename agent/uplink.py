@@ -42,6 +42,10 @@ ONLINE = json.dumps({"state": "online"}).encode()
 OFFLINE = json.dumps({"state": "offline"}).encode()
 MAX_INFLIGHT = 32
 MAX_CONTROL_SHARE = MAX_INFLIGHT // 2
+ANSWERS_HIGH_WATER = 256
+"""Answers (and other messages outside the outbox) queued for the broker at which request
+handlers pause until they fall to ANSWERS_LOW_WATER."""
+ANSWERS_LOW_WATER = 64
 OWNED_RETAINED = ("bridge/state", "bridge/info", "consent")
 """Retained topics only the hub may write; it says them again when another client changes them."""
 REASSERT_S = 10.0
@@ -75,6 +79,9 @@ class InboundLimits:
     queue_messages: int = 512
     queue_bytes: int = 8 * 1024 * 1024
     shed_last: frozenset[str] = frozenset({"bridge/request/consent"})
+    shed_last_messages: int = 64
+    """Messages waiting on each `shed_last` topic, oldest shed past it: shed last must not mean
+    a backlog of seconds of junk ahead of the next real change."""
 
     def max_bytes_for(self, suffix: str) -> int:
         return self.max_bytes.get(suffix, self.default_max_bytes)
@@ -151,6 +158,10 @@ class Uplink:
         self.client_id = client_id or settings.client_id or f"han-agent-{topic_base.split('/')[-1]}"
         self.retained: dict[str, bytes] = {}
         self._queue: deque[Outgoing] = deque()
+        # Set while the queue above is short: request handlers wait for it (backpressure), so a
+        # flood is shed where it comes in, counted, instead of piling up answers here.
+        self._answer_room = asyncio.Event()
+        self._answer_room.set()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing is queued or awaiting an ack
         self._idle.set()
@@ -182,6 +193,8 @@ class Uplink:
 
     def publish(self, suffix: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._queue.append(Outgoing(self.topic(suffix), payload, qos, retain))
+        if len(self._queue) >= ANSWERS_HIGH_WATER:
+            self._answer_room.clear()
         self._idle.clear()
         self._wakeup.set()
 
@@ -425,22 +438,25 @@ class Uplink:
         self.inbound.waiting_bytes += _size(item)
         lane.wake.set()
         limits = self._limits
+        if lane.shed_last and len(lane.items) > limits.shed_last_messages:
+            self._shed_one(lane)
         while (
             self.inbound.waiting > limits.queue_messages
             or self.inbound.waiting_bytes > limits.queue_bytes
         ):
             self._shed_one()
 
-    def _shed_one(self) -> None:
-        victim: Lane | None = None
+    def _shed_one(self, victim: Lane | None = None) -> None:
+        """Sheds the oldest waiting message of `victim`, or else of the lane whose head is the
+        oldest, taken from lanes not in `shed_last` first."""
         for protected in (False, True):
+            if victim is not None:
+                break
             for lane in self._lanes.values():
                 if not lane.items or lane.shed_last != protected:
                     continue
                 if victim is None or lane.items[0][0] < victim.items[0][0]:
                     victim = lane
-            if victim is not None:
-                break
         if victim is None:  # unreachable while the counts are right; never loop for ever
             self.inbound.waiting = self.inbound.waiting_bytes = 0
             return
@@ -464,6 +480,9 @@ class Uplink:
                 lane.wake.clear()
                 await lane.wake.wait()
                 continue
+            if not self._answer_room.is_set():
+                await self._answer_room.wait()
+                continue  # the lane may have been shed meanwhile
             _seq, item = lane.items.popleft()
             self.inbound.waiting -= 1
             self.inbound.waiting_bytes -= _size(item)
@@ -524,6 +543,8 @@ class Uplink:
                 room = MAX_CONTROL_SHARE if self._outbox_ready() else MAX_INFLIGHT
                 while self._queue and len(inflight) < MAX_INFLIGHT and controls < room:
                     item = self._queue.popleft()
+                    if len(self._queue) < ANSWERS_LOW_WATER:
+                        self._answer_room.set()
                     issue(item, item.retain)
                     controls += 1
                 if self.outbox is not None and len(inflight) < MAX_INFLIGHT:
