@@ -5,7 +5,9 @@ the GBCS OTA layout (docs/gbcs-notes.md 4.1); nothing leaves the machine. `send`
 on `<base>/<hub-id>/bridge/request/firmware`, shows a progress bar per target from
 `bridge/event/firmware` (plain lines when stdout is not a terminal) and prints the hub's answer
 from `bridge/response/firmware`. Exit 0 when every target took the image, 1 on a refusal or a
-failed transfer, 75 when no answer came in time.
+failed transfer, 75 when no answer came in time. The answer must carry the hub's signature
+(agent/signed_answer.py; `--hub-key` pins the key, else `bridge/info`'s): one that does not
+verify is printed as UNVERIFIED and exits 1.
 """
 
 from __future__ import annotations
@@ -21,16 +23,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiomqtt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.broker_client import (
     EX_TEMPFAIL,
     Broker,
     add_broker_args,
+    add_hub_key_arg,
     broker_from_args,
     client,
     hub_id,
+    hub_signing_key,
     no_broker,
+    pinned_hub_key,
 )
+from agent.signed_answer import verify
 from gbcs import signature
 from gbcs.firmware_image import ImageError, build_image, parse_image
 
@@ -57,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     send.add_argument("--targets", required=True, help="EUI-64s, comma-separated")
     send.add_argument("--hub", help="the hub id (16 hex digits; default: --config's)")
     send.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
+    add_hub_key_arg(send)
     add_broker_args(send, hub_help="hub id")
 
 
@@ -113,8 +121,11 @@ def _send(args: argparse.Namespace) -> int:
     }
     base = f"{broker.settings.base_topic}/{hub}"
     progress = Progress(sys.stdout)
+    pinned = pinned_hub_key(args.hub_key)
     try:
-        answer = asyncio.run(_request(broker, base, request, args.timeout, progress))
+        answer, why, source = asyncio.run(
+            _request(broker, base, request, args.timeout, progress, pinned)
+        )
     except aiomqtt.MqttError as exc:
         progress.close()
         return no_broker("firmware send", broker, exc)
@@ -126,6 +137,9 @@ def _send(args: argparse.Namespace) -> int:
         )
         return EX_TEMPFAIL
     print(json.dumps(answer, indent=2))
+    if why is not None:
+        return _fail(f"send: the answer is UNVERIFIED ({why}; {source}): do not rely on it")
+    print(f"firmware send: answer signed by the hub, {source}", file=sys.stderr)
     return 0 if answer.get("status") == "ok" else 1
 
 
@@ -161,9 +175,18 @@ class Progress:
 
 
 async def _request(
-    broker: Broker, base: str, request: dict[str, Any], wait_s: float, progress: Progress
-) -> dict[str, Any] | None:
+    broker: Broker,
+    base: str,
+    request: dict[str, Any],
+    wait_s: float,
+    progress: Progress,
+    pinned: ec.EllipticCurvePublicKey | None = None,
+) -> tuple[dict[str, Any] | None, str | None, str]:
+    """The hub's answer, why it does not verify (None when it does), and where the key came
+    from. Progress events are shown as they come; they are not signed (they only inform)."""
     async with client(broker) as mqtt:
+        key, source = await hub_signing_key(mqtt, base, pinned, min(wait_s, 5.0))
+        unverified: tuple[dict[str, Any], str] | None = None
         await mqtt.subscribe(f"{base}/bridge/response/firmware", qos=1)
         await mqtt.subscribe(f"{base}/bridge/event/firmware", qos=0)
         await mqtt.publish(f"{base}/bridge/request/firmware", json.dumps(request), qos=1)
@@ -178,6 +201,11 @@ async def _request(
                             continue
                         if message.topic.matches(f"{base}/bridge/event/firmware"):
                             progress.update(body)
-                        else:
-                            return body
-    return None
+                            continue
+                        why = "no hub key to check it with" if key is None else verify(key, body)
+                        if why is None:
+                            return body, None, source
+                        unverified = unverified or (body, why)
+        if unverified is not None:
+            return unverified[0], unverified[1], source
+        return None, None, source
