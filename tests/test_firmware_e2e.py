@@ -267,8 +267,10 @@ async def test_cli_builds_and_sends_with_progress(
             "20",
         ]
         status = await asyncio.to_thread(main, argv)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert status == 0, printed
+    assert "answer signed by the hub" in captured.err
     lines = [line for line in printed.splitlines() if " bytes" in line and "%" in line]
     assert len(lines) >= 10 and lines[-1].startswith("100.0%") and "transferred" in lines[-1]
     answer = json.loads(printed[printed.index("{") :])
