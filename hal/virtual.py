@@ -94,8 +94,13 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
     async def write_network_info(self, *, network_info: Any, node_info: Any) -> None:
         if node_info.ieee == t.EUI64.UNKNOWN:  # form_network: "use the radio's own IEEE"
             node_info = node_info.replace(ieee=self._radio_ieee())
-        # A plain int here ends up as "" in zigpy's backup JSON and breaks the next start.
+        # A plain int here ends up as "" in zigpy's backup JSON and breaks the next start, and
+        # its open coordinator backup calls .serialize() on these: store them typed, as a real
+        # NCP's network parameters come back.
         node_info = node_info.replace(nwk=t.NWK(node_info.nwk))
+        network_info = network_info.replace(
+            pan_id=t.PanId(network_info.pan_id), nwk_manager_id=t.NWK(network_info.nwk_manager_id)
+        )
         self._stored_network = (network_info, node_info)
 
     def _radio_ieee(self) -> t.EUI64:

@@ -17,6 +17,7 @@ import pytest
 import zigpy.types as t
 from conftest import PROFILE
 from serial.tools.list_ports_common import ListPortInfo
+from zigpy.backups import NetworkBackup
 
 from agent.cli import main
 from agent.config import ConfigError, load_config
@@ -204,8 +205,15 @@ def test_radio_check_backup_and_restore_on_a_named_dongle(
         assert main(["radio", "backup", "--config", str(config)]) == 0
         backup_file = Path(capsys.readouterr().out.strip())
         saved = json.loads(backup_file.read_text())
-        assert saved["reason"] == "manual"
-        assert saved["backup"]["network_info"]["channel"] == 20
+        # The open coordinator backup format, which zigpy-cli, ZHA and Zigbee2MQTT read.
+        assert saved["metadata"]["format"] == "zigpy/open-coordinator-backup"
+        assert saved["metadata"]["version"] == 1
+        assert saved["metadata"]["han_agent"]["reason"] == "manual"
+        assert saved["channel"] == 20
+        by_zigpy = NetworkBackup.from_open_coordinator_json(saved)  # zigpy's own reader
+        assert by_zigpy.network_info.extended_pan_id == network.extended_pan_id
+        assert by_zigpy.network_info.network_key.key == network.network_key.key
+        assert by_zigpy.node_info.ieee == virtual_dongle.DONGLES[path].network[1].ieee
         assert oct(backup_file.stat().st_mode & 0o777) == "0o600"
 
         virtual_dongle.forget(path)  # a new, blank dongle at the same path
@@ -219,6 +227,20 @@ def test_radio_check_backup_and_restore_on_a_named_dongle(
         assert restored[0].network_key.key == network.network_key.key
         # zigpy moves the frame counter on so no counter is ever reused.
         assert restored[0].network_key.tx_counter >= network.network_key.tx_counter + 10000
+
+        # A backup zigpy wrote in the open format, and one in this hub's earlier format, both
+        # restore onto a blank dongle.
+        by_zigpy_file = tmp_path / "zigpy-open.json"
+        by_zigpy_file.write_text(json.dumps(by_zigpy.as_open_coordinator_json(), default=str))
+        legacy_file = tmp_path / "legacy.json"
+        legacy = {"reason": "manual", "written_at": "x", "backup": by_zigpy.as_dict()}
+        legacy_file.write_text(json.dumps(legacy, default=str))
+        for file in (by_zigpy_file, legacy_file):
+            virtual_dongle.forget(path)
+            assert main(["radio", "restore", "--config", str(config), str(file)]) == 0, file
+            assert "restored: channel 20" in capsys.readouterr().out
+            again = virtual_dongle.DONGLES[path].network
+            assert again is not None and again[0].network_key.key == network.network_key.key
 
         (tmp_path / "junk.json").write_text("{}")
         assert main(["radio", "restore", "--config", str(config), str(tmp_path / "junk.json")])
