@@ -186,9 +186,7 @@ class Hub:
                 self.hub_alerts.firmware_transfer(eui, version, ok)
             ),
             lambda answer: self._answer_request("firmware", answer),
-            lambda event: self.uplink.publish(
-                "bridge/event/firmware", json.dumps(event, separators=(",", ":")).encode(), qos=0
-            ),
+            self._firmware_event,
         )
         self.health.add_section("firmware", self.firmware.stats)
         self.gsme = GsmeServer(
@@ -313,6 +311,7 @@ class Hub:
                 admit=self.device_log.admits,
                 on_refused=self.hub_commands.join_refused,
                 on_sleepy=self.gsme.attach,
+                on_event=self._device_event,
             )
             self.router.start()
         else:
@@ -379,12 +378,66 @@ class Hub:
     async def _publish_health(self) -> None:
         while True:
             try:
-                payload = json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
-                self.uplink.set_retained("health", payload)
+                self._publish_health_now()
+                self._publish_devices()  # their last-seen ages move on with health
             except Exception:  # a bug in one section must not end the heartbeat
                 if self._warn.allow("health"):
                     LOGGER.exception("building the health snapshot failed")
             await asyncio.sleep(self.config.health.interval)
+
+    def _publish_health_now(self) -> None:
+        """`bridge/health`, Zigbee2MQTT's name for it, and `health`, kept for one release."""
+        payload = json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
+        self.uplink.set_retained("bridge/health", payload)
+        self.uplink.set_retained("health", payload)
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        """`bridge/event`: `{"type", "data"}`, as Zigbee2MQTT's, QoS 0, not retained."""
+        body = {"type": kind, "data": data}
+        self.uplink.publish("bridge/event", json.dumps(body, separators=(",", ":")).encode(), qos=0)
+
+    def _firmware_event(self, event: dict[str, object]) -> None:
+        self.uplink.publish(
+            "bridge/event/firmware", json.dumps(event, separators=(",", ":")).encode(), qos=0
+        )
+        self._event("firmware_progress", event)
+
+    def _device_event(self, kind: str, eui64: bytes) -> None:
+        self._event(kind, {"ieee_address": f"0x{eui64.hex()}", "eui64": eui64.hex().upper()})
+        self._publish_devices()
+
+    def _publish_devices(self) -> None:
+        """`bridge/devices`, retained: every device on the device log, as the hub knows it."""
+        devices = []
+        for entry in sorted(self.device_log.entries, key=lambda e: e.eui64):
+            eui = entry.eui64
+            raw = bytes.fromhex(eui)
+            han = self.router.devices.get(raw) if self.router is not None else None
+            known = self.health.devices.get(eui)
+            gsme = self.gsme.meters.get(raw)
+            if han is not None and han.kind == "tunnel":
+                tunnel: str | None = "open" if han.tunnel_id is not None else "not open"
+            elif gsme is not None:
+                tunnel = "open" if gsme.tunnel_id is not None else "not open"
+            else:
+                tunnel = None  # no tunnel on this kind of device (an IHD)
+            devices.append(
+                {
+                    "ieee_address": f"0x{eui.lower()}",
+                    "eui64": eui,
+                    "type": han.kind if han is not None else None,
+                    "model": known.model if known is not None else None,
+                    "joined": han is not None,
+                    "state": self.health.device_status(eui) if known is not None else None,
+                    "last_seen_s": (
+                        round(self.health.clock() - known.last_seen, 1) if known else None
+                    ),
+                    "tunnel": tunnel,
+                }
+            )
+        self.uplink.set_retained(
+            "bridge/devices", json.dumps(devices, separators=(",", ":")).encode()
+        )
 
     def _info(self) -> bytes:
         return json.dumps(
@@ -518,14 +571,17 @@ class Hub:
         )
 
     async def _on_permit_join(self, payload: bytes | Oversize) -> None:
-        """{"seconds": N, "transaction": any}: the operator's time-limited open join."""
+        """{"time": N, "transaction": any} (or "seconds"): the operator's time-limited open
+        join."""
         request: object = None
         try:
             request = parse_object(payload, MAX_PERMIT_JOIN_REQUEST_BYTES)
             transaction = wan_input.transaction(request)
-            seconds = request.get("seconds")
+            # Zigbee2MQTT 2.x's `time`; `seconds`, this hub's first name for it, still works.
+            key = "time" if "time" in request or "seconds" not in request else "seconds"
+            seconds = request.get(key)
             await self.joins.permit_open(seconds)
-            answer: dict[str, object] = {"status": "ok", "data": {"seconds": seconds}}
+            answer: dict[str, object] = {"status": "ok", "data": {key: seconds}}
         except (ValueError, LookupError) as exc:  # RequestError is a ValueError
             transaction = echo_transaction(request)
             self.refused_request("bridge/request/permit_join", str(exc))
@@ -548,9 +604,7 @@ class Hub:
             self.consent = self.consent_service.record
             self._recheck_gsme_queues()
             self.uplink.set_retained("consent", self._consent_payload())
-            self.uplink.set_retained(
-                "health", json.dumps(self.health_snapshot(), separators=(",", ":")).encode()
-            )
+            self._publish_health_now()
             self.event(f"consent: mode {self.consent.mode.value} set by {self.consent.set_by}")
         self._answer_request("consent", answer.body)
 

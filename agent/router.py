@@ -103,6 +103,7 @@ class HanRouter:
         admit: Callable[[bytes], bool] = lambda _eui64: True,
         on_refused: Callable[[zigpy.device.Device], None] = lambda _device: None,
         on_sleepy: Callable[[bytes, Any], None] = lambda _eui64, _cluster: None,
+        on_event: Callable[[str, bytes], None] = lambda _kind, _eui64: None,
     ) -> None:
         self.app = app
         self.on_frame = on_frame
@@ -110,6 +111,9 @@ class HanRouter:
         self.admit = admit  # the device log: a device it does not admit gets no tunnel
         self.on_refused = on_refused
         self.on_sleepy = on_sleepy  # a GSME: it opens its tunnel to us (agent/gsme.py)
+        # A device's life on the HAN, for the WAN (bridge/event): "device_interview" (initialised
+        # and admitted), "tunnel_open", "device_leave".
+        self.on_event = on_event
         self.devices: dict[bytes, HanDevice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tunnel_ready: dict[bytes, asyncio.Event] = {}
@@ -190,6 +194,7 @@ class HanRouter:
             task = asyncio.get_running_loop().create_task(self._open_tunnel(han, endpoint))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        self.on_event("device_interview", eui)
 
     def device_left(self, device: zigpy.device.Device) -> None:
         eui = eui64_bytes(device.ieee)
@@ -197,6 +202,7 @@ class HanRouter:
         self._heard.pop(eui, None)
         self.health.device_left(eui.hex().upper())
         LOGGER.info("device %s left", eui.hex().upper())
+        self.on_event("device_leave", eui)
 
     async def _open_tunnel(self, han: HanDevice, endpoint: Any) -> None:
         cluster = endpoint.in_clusters[TUNNELING]
@@ -239,6 +245,7 @@ class HanRouter:
         han.max_transfer = rsp.max_incoming_transfer_size or MAX_INCOMING_TRANSFER_SIZE
         self.tunnel_ready[han.eui64].set()
         LOGGER.info("tunnel %d open to %s", rsp.tunnel_id, who)
+        self.on_event("tunnel_open", han.eui64)
 
     async def send(self, eui64: bytes, data: bytes) -> None:
         """Deliver GBCS bytes to a device over its tunnel, unchanged."""
