@@ -14,6 +14,14 @@ What it promises:
 * Incoming messages are handled in order within a topic, each topic on its own: a consent
   change does not wait behind a backlog of commands for a slow meter (each may wait seconds
   for its radio acknowledgement), and two commands on `down/gbcs` never overtake each other.
+* What the WAN can make the hub hold is bounded (`InboundLimits`): each message is queued or
+  shed as paho reads it; past the bounds the oldest waiting message is shed, consent requests
+  last; a message over its topic's size is answered, never held; and request handlers pause
+  while ANSWERS_HIGH_WATER answers wait for the broker, so overload is shed where it comes in.
+  Answers take at most half the publish window while outbox records (meter alerts) wait.
+* The retained topics the hub owns (OWNED_RETAINED) are said again when another client changes
+  them, and another client taking the hub's session (its client id) is said once and slows
+  the hub's reconnects, so two hubs on one id do not flap.
 """
 
 from __future__ import annotations
