@@ -268,9 +268,11 @@ class Uplink:
         backoff = 0.5
         short_sessions = 0  # in a row: sessions ended within SHORT_SESSION_S of connecting
         while True:
-            connected_at: float | None = None
+            connacked = False  # the broker took the CONNECT
+            connected_at: float | None = None  # ... and the session got through _on_connect
             try:
                 async with self._client_for() as client:
+                    connacked = True
                     self._client = client
                     await self._on_connect(client)
                     connected_at = time.monotonic()
@@ -295,8 +297,13 @@ class Uplink:
                 self._client = None
                 self.connected.clear()
             self.reconnects += 1
+            # A session taken over while it still said its retained topics is the shortest of
+            # all (aiomqtt may only notice at its 10 s publish timeout); a CONNECT the broker
+            # never took (it is down) says nothing either way.
             lasted = None if connected_at is None else time.monotonic() - connected_at
-            short_sessions = short_sessions + 1 if lasted is not None and lasted < 5 else 0
+            if connacked:
+                short = lasted is None or lasted < SHORT_SESSION_S
+                short_sessions = short_sessions + 1 if short else 0
             if lasted is not None and lasted >= SHORT_SESSION_S:
                 backoff = 0.5  # a session that held: the next loss starts the backoff anew
             if _taken_over(self.last_error) or short_sessions >= TAKEOVER_SESSIONS:
