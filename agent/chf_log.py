@@ -37,6 +37,9 @@ class ChfDeviceLog:
         # Told of every newly admitted EUI-64, so a device zigpy already knows (it will not be
         # interviewed again) gets its tunnel as soon as it is on the log.
         self.on_admit: Callable[[bytes], None] | None = None
+        # Told after every change of the entries (provision, CCS01, CCS02): Home Assistant
+        # discovery follows the log with it.
+        self.on_change: Callable[[], None] | None = None
         added, self._removed = self._load()
         for entry in added:
             self._entries.setdefault(entry.eui64, entry)
@@ -67,6 +70,7 @@ class ChfDeviceLog:
             self._entries[entry.eui64] = entry
             self.installed.add(entry.eui64)
             self._admitted(eui64)
+            self._changed()
 
     def add(self, eui64: bytes, install_code: bytes) -> bool:
         """CCS01: True when the log changed. ValueError for a bad install code."""
@@ -77,11 +81,16 @@ class ChfDeviceLog:
         self._removed.discard(key)
         self._save()
         self._admitted(eui64)
+        self._changed()
         return True
 
     def _admitted(self, eui64: bytes) -> None:
         if self.on_admit is not None:
             self.on_admit(eui64)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def remove(self, eui64: bytes) -> bool:
         """CCS02: True when the device was on the log."""
@@ -91,6 +100,7 @@ class ChfDeviceLog:
         if key in self.installed:
             self._removed.add(key)
         self._save()
+        self._changed()
         return True
 
     def _save(self) -> None:

@@ -109,6 +109,12 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class HomeAssistantConfig:
+    enabled: bool = False  # opt-in: publish Home Assistant MQTT discovery configs
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     hub_id: str
@@ -127,6 +133,7 @@ class Config:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     devices: tuple[DeviceLogEntry, ...] = ()
     gsme: GsmeConfig = field(default_factory=GsmeConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
 
     @property
     def topic_base(self) -> str:
@@ -288,6 +295,10 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "silent_after": Key(NUM, 3600, "seconds from 1 to 604800", _between(1, 604800)),
         "radio_recovery": Key(NUM, 120, "seconds from 1 to 86400", _between(1, 86400)),
     },
+    "homeassistant": {
+        "enabled": Key(BOOL, False, "true or false"),
+        "discovery_prefix": Key(STR, "homeassistant", "a topic prefix", _topic),
+    },
     "log": {
         "level": Key(
             STR,
@@ -433,6 +444,10 @@ def load_config(
         gsme=GsmeConfig(
             queue_expiry=float(values["gsme"]["queue_expiry"]),
             max_queued=values["gsme"]["max_queued"],
+        ),
+        homeassistant=HomeAssistantConfig(
+            enabled=values["homeassistant"]["enabled"],
+            discovery_prefix=values["homeassistant"]["discovery_prefix"],
         ),
         log_level=values["log"]["level"],
         trust_dir=base / values["trust"]["dir"],

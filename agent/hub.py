@@ -38,6 +38,7 @@ from agent.firmware import MAX_REQUEST_BYTES as MAX_FIRMWARE_REQUEST_BYTES
 from agent.firmware import FirmwareService
 from agent.gsme import GsmeServer, Queued, QueueFull
 from agent.health import Health
+from agent.homeassistant import Discovery
 from agent.hub_alerts import HubAlerts
 from agent.hub_commands import HubCommands
 from agent.joins import JoinManager
@@ -171,6 +172,18 @@ class Hub:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.device_log = ChfDeviceLog(config.state_dir, config.devices)
         self.device_log.on_admit = self._admitted
+        self.discovery: Discovery | None = None  # Home Assistant discovery, when enabled
+        if config.homeassistant.enabled:
+            log = self.device_log
+            self.discovery = Discovery(
+                self.uplink,
+                config.hub_id,
+                config.topic_base,
+                config.homeassistant.discovery_prefix,
+                VERSION,
+                lambda: [entry.eui64 for entry in log.entries],
+            )
+            log.on_change = self.discovery.sync
         self.hub_key = hub_key.load_or_create(config.state_dir)
         self.hub_ka_key = hub_key.load_or_create(config.state_dir, hub_key.KA_KEY_FILE)
         self.hub_alerts = HubAlerts(
@@ -215,6 +228,8 @@ class Hub:
         self.gsme.start()  # what expired while the hub was down is answered now
         self.uplink.set_retained("bridge/info", self._info())
         self.uplink.set_retained("consent", self._consent_payload())
+        if self.discovery is not None:
+            self.discovery.sync()
         self._uplink_task = self._watched("uplink", self.uplink.run())
         radio = self.config.radio
         await self.radio.start()  # the first attempt; on failure it keeps retrying behind us

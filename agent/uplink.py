@@ -165,6 +165,9 @@ class Uplink:
         self.subscriptions = subscriptions
         self.client_id = client_id or settings.client_id or f"han-agent-{topic_base.split('/')[-1]}"
         self.retained: dict[str, bytes] = {}
+        # Retained messages on topics outside the hub's base (Home Assistant discovery), by
+        # absolute topic; b"" is a removal, said again after a reconnect like the rest.
+        self.retained_absolute: dict[str, bytes] = {}
         self._queue: deque[Outgoing] = deque()
         # Set while the queue above is short: request handlers wait for it (backpressure), so a
         # flood is shed where it comes in, counted, instead of piling up answers here.
@@ -200,7 +203,10 @@ class Uplink:
     # -- what the hub calls ---------------------------------------------------------------------
 
     def publish(self, suffix: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-        self._queue.append(Outgoing(self.topic(suffix), payload, qos, retain))
+        self._enqueue(Outgoing(self.topic(suffix), payload, qos, retain))
+
+    def _enqueue(self, item: Outgoing) -> None:
+        self._queue.append(item)
         if len(self._queue) >= ANSWERS_HIGH_WATER:
             self._answer_room.clear()
         self._idle.clear()
@@ -215,6 +221,14 @@ class Uplink:
         self.retained[suffix] = payload
         if self.connected.is_set():  # else _on_connect publishes it with the others
             self.publish(suffix, payload, qos=1, retain=True)
+
+    def set_retained_absolute(self, topic: str, payload: bytes) -> None:
+        """A retained message on a topic outside the hub's base (`topic` is the whole topic):
+        published now and again after every reconnect. An empty payload removes the broker's
+        copy. Not watched for changes by other clients (OWNED_RETAINED is not extended)."""
+        self.retained_absolute[topic] = payload
+        if self.connected.is_set():  # else _on_connect publishes it with the others
+            self._enqueue(Outgoing(topic, payload, 1, True))
 
     @property
     def queued(self) -> int:
@@ -346,6 +360,9 @@ class Uplink:
         sent = dict(self.retained)
         for suffix, payload in sent.items():
             await client.publish(self.topic(suffix), payload, qos=1, retain=True)
+        sent_absolute = dict(self.retained_absolute)
+        for topic, payload in sent_absolute.items():
+            await client.publish(topic, payload, qos=1, retain=True)
         for suffix in self.subscriptions:
             await client.subscribe(self.topic(suffix), qos=1)
         # The retained topics the hub owns, to see them changed by anyone else (after ours are
@@ -358,6 +375,9 @@ class Uplink:
         for suffix, payload in list(self.retained.items()):
             if sent.get(suffix) != payload:
                 self.publish(suffix, payload, qos=1, retain=True)
+        for topic, payload in list(self.retained_absolute.items()):
+            if sent_absolute.get(topic) != payload:
+                self._enqueue(Outgoing(topic, payload, 1, True))
         LOGGER.info(
             "MQTT connected to %s:%s as %s", self.settings.host, self.settings.port, self.client_id
         )
