@@ -63,6 +63,35 @@ def test_the_schemas_topics_are_the_documented_ones() -> None:
     assert documented == set(schema["published"]) | set(schema["accepted"])
 
 
+def documented_fields(heading: str) -> set[str]:
+    """The top-level names in the first column of the field tables under `heading`."""
+    text = (ROOT / "docs" / "mqtt.md").read_text()
+    section = text[text.index(f"\n## {heading}\n") + 1 :]
+    section = section[: section.find("\n## ", 1)]
+    return {m.split(".")[0] for m in re.findall(r"^\| `([^`]+)` \|", section, re.MULTILINE)}
+
+
+@pytest.mark.parametrize(
+    ("heading", "name"),
+    [
+        ("`up/<category>`", "envelope"),
+        ("`down/gbcs`", "down_gbcs"),
+        ("`down/result`", "down_result"),
+        ("`bridge/devices`", "bridge_devices"),
+        ("`bridge/info`", "bridge_info"),
+        ("`consent`", "consent"),
+    ],
+)
+def test_the_docs_field_tables_name_the_schemas_fields(heading: str, name: str) -> None:
+    definition = contract()["$defs"][name]
+    fields = set((definition.get("items") or definition)["properties"])
+    documented = documented_fields(heading)
+    # up/<category> also has a table of the categories; every field must be documented.
+    assert fields <= documented, fields - documented
+    if heading != "`up/<category>`":
+        assert documented == fields, documented ^ fields
+
+
 def test_a_wrong_payload_is_refused() -> None:
     envelope = validator("envelope")
     with pytest.raises(jsonschema.ValidationError):
