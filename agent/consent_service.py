@@ -14,7 +14,6 @@ to the audit log and to the hub's log.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -54,11 +53,6 @@ class Answer:
     changed: bool  # the consent record changed (a trust update leaves it as it was)
     accepted: bool
 
-    @property
-    def payload(self) -> bytes:
-        """The answer as JSON, unsigned."""
-        return json.dumps(self.body, separators=(",", ":")).encode()
-
 
 class ConsentService:
     def __init__(
@@ -91,7 +85,7 @@ class ConsentService:
             # cost: a thread hop each would put seconds of junk ahead of a real change. Only
             # its audit line, once every few seconds, is written on the thread.
             try:
-                _parse(payload)
+                command, transaction = _parse(payload)
             except _Malformed as bad:
                 audit = self._junk_audit(bad.message)
                 if audit is None:
@@ -99,7 +93,7 @@ class ConsentService:
                 return await asyncio.to_thread(
                     self._refuse, Refusal.MALFORMED, bad.message, None, bad.transaction, audit
                 )
-            return await asyncio.to_thread(self.handle_sync, payload)
+            return await asyncio.to_thread(self._decide, command, transaction)
 
     def handle_sync(self, payload: bytes | Oversize) -> Answer:
         try:
@@ -107,6 +101,10 @@ class ConsentService:
         except _Malformed as bad:
             audit = self._junk_audit(bad.message)
             return self._refuse(Refusal.MALFORMED, bad.message, None, bad.transaction, audit)
+        return self._decide(command, transaction)
+
+    def _decide(self, command: SignedCommand, transaction: Transaction | object) -> Answer:
+        """Judge a well-formed command; persist and audit what is accepted (on a thread)."""
         verdict = judge(
             command,
             self.state,
@@ -186,15 +184,7 @@ class ConsentService:
         code_text = str(code)
         # One line per refusal; the same refusal repeated (a flood, a stuck sender) is written
         # once every few seconds, while the audit keeps every signed command's outcome.
-        key = f"{code_text} {message[:48]}"
-        if self._warn.allow(key):
-            repeats = self._warn.suppressed(key)
-            LOGGER.warning(
-                "refused a consent request (%s): %s%s",
-                code_text,
-                message,
-                f" ({repeats} more like it not logged)" if repeats else "",
-            )
+        self._warn.warn_refusal(LOGGER, f"a consent request ({code_text})", message)
         entry: dict[str, Any] = {
             **(_entry_base(command) if command is not None else {"time": now_iso()}),
             "outcome": "refused",

@@ -110,7 +110,7 @@ class FirmwareService:
             data = wan_input.base64_field(request, "image", "the OTA file")
         except RequestError as exc:
             self.refused += 1
-            self._refused(f"malformed request: {exc}")
+            self._warn.warn_refusal(LOGGER, "a firmware request", f"malformed request: {exc}")
             self._answer(
                 echo_transaction(request), {"status": "error", "error": f"malformed request: {exc}"}
             )
@@ -126,7 +126,9 @@ class FirmwareService:
             key_id = verify_image(image, self._trusted())
         except ImageError as exc:
             self.refused += 1
-            self._refused(f"image refused ({len(data)} bytes): {exc}")
+            self._warn.warn_refusal(
+                LOGGER, "a firmware request", f"image refused ({len(data)} bytes): {exc}"
+            )
             self._answer(transaction, {"status": "error", "error": f"image refused: {exc}"})
             return
         try:
@@ -251,13 +253,6 @@ class FirmwareService:
 
     def _event(self, transaction: object, eui: bytes, state: dict[str, object]) -> None:
         self._progress_event({"transaction": transaction, "target": eui.hex().upper(), **state})
-
-    def _refused(self, reason: str) -> None:
-        key = reason[:48]
-        if self._warn.allow(key):
-            repeats = self._warn.suppressed(key)
-            more = f" ({repeats} more like it not logged)" if repeats else ""
-            LOGGER.warning("refused a firmware request: %s%s", reason, more)
 
     def _answer(self, transaction: object, answer: dict[str, object]) -> None:
         if transaction is not None:

@@ -573,11 +573,7 @@ class Hub:
     def refused_request(self, topic: str, reason: str) -> None:
         """One log line per refused request; the same refusal repeated is written once every
         few seconds with a count of those left out (a flood must not flood the journal)."""
-        key = f"{topic} {reason[:48]}"
-        if self._warn.allow(key):
-            repeats = self._warn.suppressed(key)
-            more = f" ({repeats} more like it not logged)" if repeats else ""
-            LOGGER.warning("refused a request on %s: %s%s", topic, reason, more)
+        self._warn.warn_refusal(LOGGER, f"a request on {topic}", reason)
 
     def _answer_request(self, name: str, answer: dict[str, Any]) -> None:
         """Every answer on bridge/response/<name> carries the hub's signature (signed_answer)."""

@@ -162,6 +162,15 @@ class RepeatLimiter:
         self._last[key] = now
         return True
 
+    def warn_refusal(self, logger: logging.Logger, what: str, reason: str) -> None:
+        """`refused <what>: <reason>` at warning level, once per interval for the same refusal
+        (keyed by `what` and the start of `reason`), with how many like it were left out."""
+        key = f"{what} {reason[:48]}"
+        if self.allow(key):
+            repeats = self.suppressed(key)
+            more = f" ({repeats} more like it not logged)" if repeats else ""
+            logger.warning("refused %s: %s%s", what, reason, more)
+
     def suppressed(self, key: str) -> int:
         """How many lines for `key` were left out since the last one written; resets it."""
         return self._suppressed.pop(key, 0)

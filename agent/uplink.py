@@ -530,7 +530,7 @@ class Uplink:
                     LOGGER.exception("handling a message on %s failed", lane.topic)
 
     def inbound_stats(self) -> dict[str, object]:
-        return {**self.inbound.as_dict(), "answers_waiting": len(self._queue)}
+        return {**self.inbound.as_dict(), "answers_waiting": self.queued}
 
     def _outbox_ready(self) -> bool:
         return self.outbox is not None and self.outbox.has_ready()

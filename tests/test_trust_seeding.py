@@ -60,7 +60,7 @@ def start(config: Config) -> ConsentService:
 
 
 async def send(service: ConsentService, body: dict[str, Any]) -> Any:
-    return json.loads((await service.handle(json.dumps(body).encode())).payload)
+    return (await service.handle(json.dumps(body).encode())).body
 
 
 def on_disk(config: Config) -> dict[str, Any]:
