@@ -147,21 +147,22 @@ class Health:
             },
             "counters": counters,
         }
-        problems = self.failing_checks()
+        problems = [f"{name}: {why}" for name, why in self.failing_checks()]
         out["status"] = "degraded" if problems else "ok"
         out["problems"] = problems
         for name, provider in self._sections.items():
             out[name] = provider()
         return out
 
-    def failing_checks(self) -> list[str]:
-        """`name: why` for each registered check that fails (or raises) now."""
+    def failing_checks(self) -> list[tuple[str, str]]:
+        """(name, why) for each registered check that fails now; one that raises fails too.
+        The watchdog and the `status` of the snapshot both read this."""
         problems = []
         for name, check in list(self.checks.items()):
             try:
                 ok, why = check()
-            except Exception as exc:  # a check that raises counts as failing, as for the watchdog
-                ok, why = False, f"check raised {exc!r}"
+            except Exception as exc:
+                ok, why = False, f"check failed: {type(exc).__name__}: {exc}"
             if not ok:
-                problems.append(f"{name}: {why}")
+                problems.append((name, why or "unhealthy"))
         return problems

@@ -48,13 +48,8 @@ def judge(health: Health, radio_recovery: float) -> Verdict:
                 f"more than the {radio_recovery:g}s allowed for recovery{detail}",
                 "radio",
             )
-    for name, check in list(health.checks.items()):
-        try:
-            ok, reason = check()
-        except Exception as exc:
-            return Verdict(False, f"{name} check failed: {type(exc).__name__}: {exc}", name)
-        if not ok:
-            return Verdict(False, f"{name}: {reason or 'unhealthy'}", name)
+    for name, why in health.failing_checks()[:1]:
+        return Verdict(False, f"{name}: {why}", name)
     return Verdict(True)
 
 
