@@ -282,15 +282,15 @@ def _targeted(
     row: dict[str, Any], key: str, fail: Any, event: Event, devices: list[Device], section: str
 ) -> list[Event]:
     kinds = FOR_KINDS[section]
-    what = " or ".join(k.upper() for k in kinds)
+    what = f"a device of kind {' or '.join(kinds)}"
     if "device" in row:
         pattern = _get(row, "device", str, f"{key}.device", fail)
         chosen = select(devices, pattern, kinds)
         if not chosen:
-            raise fail(f"{key}.device", f"the name, name pattern or EUI-64 of a {what} in devices")
+            raise fail(f"{key}.device", f"the name, name pattern or EUI-64 of {what}")
         wrong = [d for d in chosen if d.kind not in kinds]
         if wrong:
-            raise fail(f"{key}.device", f"a {what} ({wrong[0].name} is a {wrong[0].kind})")
+            raise fail(f"{key}.device", f"{what} ({wrong[0].name} is of kind {wrong[0].kind})")
     elif section in ("commands", "alerts"):
         esme = next((d for d in devices if d.kind == "esme"), None)
         if esme is None:
@@ -299,7 +299,7 @@ def _targeted(
     else:
         chosen = [d for d in devices if d.kind in kinds]
         if not chosen:
-            raise fail(key, f"a {what} in devices for it")
+            raise fail(key, f"{what} in devices for it")
     times = _times(row, key, fail)
     return [replace(event, at=at, device=d.name) for at in times for d in chosen]
 
@@ -340,6 +340,10 @@ def _expects(row: dict[str, Any], key: str, fail: Any) -> tuple[Expect, ...]:
 
 def _known(path: Path, table: dict[str, Any], section: str, where: str) -> None:
     for key in table:
+        if key == "expect_result" and section == "alerts":
+            raise ScenarioError(
+                path, f"{where}.{key}", "no expect_result on an alert (it has no down/result)"
+            )
         if key not in KEYS[section]:
             raise unknown_key(path, f"{where}.{key}", key, KEYS[section], ScenarioError)
 
