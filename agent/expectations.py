@@ -22,6 +22,7 @@ What each expectation observes (docs/lab-tools.md):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
@@ -204,33 +205,45 @@ def to_json(scenario: str, verdicts: Sequence[Verdict], seconds: float) -> str:
     return json.dumps(body, indent=2) + "\n"
 
 
+# Characters XML 1.0 cannot hold at all, even escaped (most C0 controls, FFFE, FFFF): a
+# scenario name or a reason with one would make the whole report unreadable to a CI server.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    return NOT_XML.sub("\ufffd", text)
+
+
 def to_junit(scenario: str, verdicts: Sequence[Verdict], seconds: float, timestamp: str) -> str:
     """JUnit XML as Jenkins, GitLab and the like read it: testsuites > testsuite > testcase,
     a failure element per failed expectation (tests/data/junit.xsd)."""
     failed = sum(not v.passed for v in verdicts)
     counts = {"tests": str(len(verdicts)), "failures": str(failed), "errors": "0"}
     root = ET.Element(
-        "testsuites", {"name": f"han-agent simulate {scenario}", **counts, "time": f"{seconds:.3f}"}
+        "testsuites",
+        {"name": _xml(f"han-agent simulate {scenario}"), **counts, "time": f"{seconds:.3f}"},
     )
     suite = ET.SubElement(
         root,
         "testsuite",
-        {"name": scenario, **counts, "skipped": "0", "time": f"{seconds:.3f}",
+        {"name": _xml(scenario), **counts, "skipped": "0", "time": f"{seconds:.3f}",
          "timestamp": timestamp},
     )  # fmt: skip
     for v in verdicts:
         case = ET.SubElement(
-            suite, "testcase", {"classname": f"scenario.{scenario}", "name": v.case.name}
+            suite,
+            "testcase",
+            {"classname": _xml(f"scenario.{scenario}"), "name": _xml(v.case.name)},
         )
         if not v.passed:
             failure = ET.SubElement(
                 case,
                 "failure",
                 {
-                    "message": f"expected {v.case.expected}, observed {v.observed}",
+                    "message": _xml(f"expected {v.case.expected}, observed {v.observed}"),
                     "type": "expectation",
                 },
             )
-            failure.text = v.line
+            failure.text = _xml(v.line)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
