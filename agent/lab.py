@@ -26,8 +26,11 @@ from agent.consent_command import CommandError, public_key_from_b64
 from agent.hub import Hub
 from gbcs import payloads, signature
 from gbcs.frame import Cra, build_frame
+from hal.sim.base import SimDevice
 from hal.sim.esme import LAB_MAC_KEY, SimEsme
+from hal.sim.gsme import SimGsme
 from hal.sim.ihd import SimIhd
+from hal.sim.ppmid import SimPpmid
 from hal.virtual import VirtualRadioApp
 
 LOGGER = logging.getLogger(__name__)
@@ -109,30 +112,102 @@ def first_trusted_key(trust: dict[str, str]) -> ec.EllipticCurvePublicKey | None
     return None
 
 
+SIMULATED = {"esme": SimEsme, "gsme": SimGsme, "ppmid": SimPpmid, "ihd": SimIhd}
+"""The device kinds the lab simulates, by the name scenarios use."""
+
+# Network addresses: the first ESME and IHD keep the lab's historical ones (a state dir from an
+# earlier run has them there); every further device gets one in its kind's block.
+FIRST_NWK = {"esme": 0x1A01, "ihd": 0x1A05}
+NWK_BLOCK = {"esme": 0x2000, "gsme": 0x3000, "ppmid": 0x4000, "ihd": 0x5000}
+
+
+def make_sim(kind: str, eui64: bytes, index: int) -> SimDevice:
+    """The `index`-th (from 0) simulated device of `kind` in a lab."""
+    nwk = FIRST_NWK[kind] if index == 0 and kind in FIRST_NWK else NWK_BLOCK[kind] + index + 1
+    cls = SIMULATED[kind]
+    if issubclass(cls, SimEsme):  # a GBCS end point: its alert counters start at now, in ms
+        return cls(eui64, nwk, first_alert_counter=int(time.time() * 1000) + index * 100_000)
+    return cls(eui64, nwk)
+
+
 class Lab:
-    def __init__(self, hub: Hub, config: LabConfig) -> None:
+    """The hub's simulated HAN devices and the supplier that sends them commands.
+
+    By default one ESME and one IHD from [lab]; `sims` gives any mix of simulated devices
+    (make_sim) instead, as a scenario's [[devices]] do."""
+
+    def __init__(self, hub: Hub, config: LabConfig, sims: list[SimDevice] | None = None) -> None:
         self.hub = hub
         self.config = config
-        self.esme = SimEsme(
-            bytes.fromhex(config.esme), 0x1A01, first_alert_counter=int(time.time() * 1000)
-        )
-        self.ihd = SimIhd(bytes.fromhex(config.ihd), 0x1A05)
-        # The meter holds the Supplier key as a real one does: the first key the hub trusts.
-        self.esme.ota.supplier_key = first_trusted_key(hub.consent_service.state.trust)
+        if sims is None:
+            sims = [
+                make_sim("esme", bytes.fromhex(config.esme), 0),
+                make_sim("ihd", bytes.fromhex(config.ihd), 0),
+            ]
+        self.sims = sims
+        trusted = first_trusted_key(hub.consent_service.state.trust)
+        for sim in sims:
+            if isinstance(sim, SimEsme):
+                # A meter holds the Supplier key as a real one does: the first key the hub trusts.
+                sim.ota.supplier_key = trusted
         self.supplier = LabSupplier(bytes.fromhex(config.supplier))
         self._tasks: list[asyncio.Task[None]] = []
         self._request_ids = itertools.count(1)
 
+    @property
+    def esme(self) -> SimEsme:
+        """The first simulated ESME (the lab default's meter)."""
+        for sim in self.sims:
+            if sim.kind == "esme" and isinstance(sim, SimEsme):
+                return sim
+        raise LookupError("this lab has no simulated ESME")
+
+    @property
+    def ihd(self) -> SimIhd:
+        """The first simulated IHD."""
+        for sim in self.sims:
+            if isinstance(sim, SimIhd):
+                return sim
+        raise LookupError("this lab has no simulated IHD")
+
+    def ready(self, sim: SimDevice) -> bool:
+        """Joined and able to carry GBCS: the hub's tunnel open to a tunnel server (ESME,
+        PPMID), a GSME's own tunnel to the hub open; an IHD once the hub has interviewed it."""
+        router = self.hub.router
+        if router is None:
+            return False
+        if isinstance(sim, SimGsme):
+            return sim.tunnel_id is not None
+        if isinstance(sim, SimEsme):
+            event = router.tunnel_ready.get(sim.eui64)
+            return event is not None and event.is_set()
+        return sim.eui64 in router.devices
+
     async def start(self, *, traffic: bool = True, join_timeout: float = 30.0) -> None:
+        """Attach every device and wait until each is ready(); TimeoutError if one is not
+        within `join_timeout` seconds (`waiting()` says which)."""
         app = self.hub.app
         router = self.hub.router
         if not isinstance(app, VirtualRadioApp) or router is None:
             raise RuntimeError("the lab's simulated devices need the virtual radio")
-        for sim in (self.esme, self.ihd):
+        for sim in self.sims:
             self.hub.device_log.provision(sim.eui64, LAB_INSTALL_CODE)  # installed with the hub
             app.attach(sim)
+        loop = asyncio.get_running_loop()
+        asked: dict[bytes, float] = {}
         async with asyncio.timeout(join_timeout):
-            await router.tunnel_ready.setdefault(self.esme.eui64, asyncio.Event()).wait()
+            while waiting := self.waiting():
+                for sim in waiting:
+                    # A GSME opens its tunnel itself once the hub knows it as one, and asks
+                    # again now and then as a real one does if no answer came.
+                    if (
+                        isinstance(sim, SimGsme)
+                        and self.hub.gsme.is_gsme(sim.eui64)
+                        and loop.time() - asked.get(sim.eui64, -10.0) > 3.0
+                    ):
+                        sim.request_tunnel()
+                        asked[sim.eui64] = loop.time()
+                await asyncio.sleep(0.05)
         if traffic:
             loop = asyncio.get_running_loop()
             self._tasks = [
@@ -141,6 +216,9 @@ class Lab:
                 loop.create_task(self._ihd()),
             ]
 
+    def waiting(self) -> list[SimDevice]:
+        return [sim for sim in self.sims if not self.ready(sim)]
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -148,10 +226,12 @@ class Lab:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def send_command(self, spec: LabCommand) -> str:
+    async def send_command(self, spec: LabCommand, target: bytes | None = None) -> str:
+        """The supplier's command to `target` (default: the lab ESME) through the hub."""
         request_id = f"lab-{next(self._request_ids)}"
-        frame = self.supplier.command(self.esme.eui64, spec)
-        result = await self.hub.command_from_wan(request_id, self.esme.eui64, frame)
+        device = self.esme.eui64 if target is None else target
+        frame = self.supplier.command(device, spec)
+        result = await self.hub.command_from_wan(request_id, device, frame)
         return result.status
 
     def raise_alert(self, spec: LabAlert) -> bytes:

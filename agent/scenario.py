@@ -1,59 +1,53 @@
-"""Scenarios as data: which simulated devices exist, what each sends and when, and for how long.
+"""Running a scenario (agent.scenario_file) on a live hub, and observing what really happened.
 
-A scenario is a TOML file (config/scenarios/*.toml, documented in docs/lab-tools.md):
-
-    [scenario]            name, description, duration (seconds of scenario time)
-    [devices]             esme = EUI-64 (required), ihd = EUI-64 (optional)
-    [[commands]]          at, message_code, critical = false, every = none, count = 1
-    [[alerts]]            at, alert_code, message_code = none, critical = true, every, count
-    [[ihd_reads]]         at, every, count: the IHD reads the hub's Time server (HAN-local)
-    [[consent]]           at, mode, reason: a consent change signed with the lab TEST key and
-                          sent to the hub on bridge/request/consent, as the WAN would
-
-Times are seconds from the start; `every` repeats an event `count` times. `time_scale` divides
-every time, so a day-shaped scenario runs in seconds in the tests. Scenarios drive only
-the simulated ESME and IHD (hal/sim); GSME and PPMID are refused by name.
-
-Parsing is pure and strict: any bad key is a ScenarioError naming the file and the key, which
-the CLI turns into exit 78 with one line. Running drives the lab's own devices and supplier
-(agent.lab), so a scenario exercises exactly what the lab default does.
+The scenario's devices are the lab's simulated ones (agent.lab.make_sim) and its commands come
+from the lab's supplier, so a scenario exercises exactly what the lab default does. While it
+plays, the run records what the hub did, from three places that do not depend on what the
+scenario expects: every decision the hub's view hook reports, every frame a separate MQTT client
+sees arrive on up/<category>, and every status on down/result. agent.expectations judges the
+scenario's expectations against that record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import time
-import tomllib
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field, replace
 
-from agent.config import ConfigError, LabConfig, unknown_key
+import aiomqtt
+
+from agent.broker_client import Broker, client
+from agent.config import Config, LabConfig
 from agent.consent import Mode
 from agent.consent_command import sign_consent
+from agent.expectations import Arrived, Case, Decided, Observed, Verdict, judge
 from agent.hub import Hub
-from agent.lab import Lab, LabAlert, LabCommand
+from agent.lab import Lab, LabCommand, make_sim
+from agent.policy import Decision
 from agent.router import eui64_bytes
+from agent.scenario_file import Device, Event, Scenario, ScenarioError, load_scenario
 from agent.shipped import LAB_TEST_KEY
+from agent.view import LiveView
 from gbcs import signature
+from gbcs.frame import Frame, FrameError, parse_frame
+from hal.sim.base import SimDevice
+from hal.sim.esme import SimEsme
+from hal.sim.gsme import SimGsme
+from hal.sim.ihd import SimIhd
 
-DEVICE_KINDS = ("esme", "ihd")
-NOT_SIMULATED = ("gsme", "ppmid")
-SECTIONS = ("scenario", "devices", "commands", "alerts", "ihd_reads", "consent")
-# Every key each table may have: any other is refused, with the nearest of these named, since a
-# misspelt optional key (`critcal = false`) would otherwise be ignored and change the run.
-KEYS = {
-    "scenario": ("name", "description", "duration"),
-    "commands": ("at", "message_code", "critical", "every", "count"),
-    "alerts": ("at", "alert_code", "message_code", "critical", "extra", "every", "count"),
-    "ihd_reads": ("at", "every", "count"),
-    "consent": ("at", "mode", "reason"),
-}
-
-
-class ScenarioError(ConfigError):
-    """A scenario file that cannot be run: the file, the key and what was expected."""
+__all__ = [
+    "LAB_TEST_KEY",
+    "RunError",
+    "ScenarioError",
+    "ScenarioRun",
+    "change_consent",
+    "load_scenario",
+    "run_scenario",
+    "scenario_config",
+]
 
 
 class RunError(Exception):
@@ -65,219 +59,171 @@ class RunError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Event:
-    at: float
-    kind: str  # command | alert | ihd_read | consent
-    command: LabCommand | None = None
-    alert: LabAlert | None = None
-    mode: Mode | None = None
-    reason: str = ""
+def scenario_config(config: Config, scenario: Scenario, time_scale: float) -> Config:
+    """The hub's config for the run: a scenario's gsme_queue_expiry (scenario seconds) replaces
+    [gsme] queue_expiry, scaled like every other time."""
+    if scenario.gsme_queue_expiry is None:
+        return config
+    expiry = max(scenario.gsme_queue_expiry / time_scale, 0.1)
+    return replace(config, gsme=replace(config.gsme, queue_expiry=expiry))
 
 
-@dataclass(frozen=True)
-class Scenario:
-    path: Path
-    name: str
-    description: str
-    duration: float
-    esme: str
-    ihd: str | None
-    events: tuple[Event, ...]
+class DecisionRecorder(LiveView):
+    """The hub's view hook, recording each decision, then passing every call on to the view
+    that was there (the live view, or none)."""
 
+    def __init__(self, inner: LiveView | None, into: Observed) -> None:
+        self.inner = inner
+        self.into = into
 
-def load_scenario(path: Path) -> Scenario:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(path, "(file)", f"a readable scenario file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "(file)", f"valid TOML ({exc})") from None
-    return parse_scenario(path, data)
-
-
-def parse_scenario(path: Path, data: dict[str, Any]) -> Scenario:
-    def fail(key: str, expected: str) -> ScenarioError:
-        return ScenarioError(path, key, expected)
-
-    for section in data:
-        if section not in SECTIONS:
-            raise unknown_key(path, section, section, SECTIONS, ScenarioError)
-    head = _table(data, "scenario", fail)
-    _known(path, head, "scenario", "scenario")
-    name = _get(head, "name", str, "scenario.name", fail)
-    duration = _number(head, "duration", "scenario.duration", fail, minimum=0.0)
-    devices = _table(data, "devices", fail)
-    for kind in devices:
-        if kind in NOT_SIMULATED:
-            raise fail(f"devices.{kind}", f"one of {', '.join(DEVICE_KINDS)} (simulated here)")
-        if kind not in DEVICE_KINDS:
-            raise unknown_key(path, f"devices.{kind}", kind, DEVICE_KINDS, ScenarioError)
-    esme = _eui64(devices.get("esme"), "devices.esme", fail)
-    ihd = _eui64(devices["ihd"], "devices.ihd", fail) if "ihd" in devices else None
-    events: list[Event] = []
-    for section in KEYS:
-        if section != "scenario":
-            for i, row in enumerate(_rows(data, section, fail)):
-                _known(path, row, section, f"{section}[{i}]")
-    for i, row in enumerate(_rows(data, "commands", fail)):
-        key = f"commands[{i}]"
-        spec = LabCommand(
-            _code(row, "message_code", key, fail),
-            critical=_get(row, "critical", bool, f"{key}.critical", fail, default=False),
+    def decision(self, direction: str, device: bytes, frame: Frame, decision: Decision) -> None:
+        self.into.decisions.append(
+            Decided(
+                upstream=direction == "upstream",
+                raw=frame.raw,
+                forwarded=decision.forwarded,
+                category=decision.category.value,
+                reason=decision.reason,
+            )
         )
-        events += _repeat(row, key, fail, Event(0.0, "command", command=spec))
-    for i, row in enumerate(_rows(data, "alerts", fail)):
-        key = f"alerts[{i}]"
-        message_code = _code(row, "message_code", key, fail) if "message_code" in row else None
-        extra_hex = _get(row, "extra", str, f"{key}.extra", fail, default="")
-        try:
-            extra = bytes.fromhex(extra_hex)
-        except ValueError:
-            raise fail(f"{key}.extra", "hex bytes") from None
-        alert = LabAlert(
-            _code(row, "alert_code", key, fail),
-            message_code,
-            critical=_get(row, "critical", bool, f"{key}.critical", fail, default=True),
-            extra=extra,
-        )
-        events += _repeat(row, key, fail, Event(0.0, "alert", alert=alert))
-    for i, row in enumerate(_rows(data, "ihd_reads", fail)):
-        if ihd is None:
-            raise fail(f"ihd_reads[{i}]", "an IHD in [devices] to read with")
-        events += _repeat(row, f"ihd_reads[{i}]", fail, Event(0.0, "ihd_read"))
-    for i, row in enumerate(_rows(data, "consent", fail)):
-        key = f"consent[{i}]"
-        mode_text = _get(row, "mode", str, f"{key}.mode", fail)
-        if mode_text not in {m.value for m in Mode}:
-            raise fail(f"{key}.mode", "full or restricted")
-        at = _number(row, "at", f"{key}.at", fail, minimum=0.0)
-        reason = _get(row, "reason", str, f"{key}.reason", fail, default="scenario")
-        events.append(Event(at, "consent", mode=Mode(mode_text), reason=reason))
-    for event in events:
-        if event.at > duration:
-            raise fail("scenario.duration", f"at least {event.at} (an event is scheduled then)")
-    return Scenario(
-        path=path,
-        name=name,
-        description=_get(head, "description", str, "scenario.description", fail, default=""),
-        duration=duration,
-        esme=esme,
-        ihd=ihd,
-        events=tuple(sorted(events, key=lambda e: e.at)),
-    )
+        if self.inner is not None:
+            self.inner.decision(direction, device, frame, decision)
+
+    def malformed(self, device: bytes, reason: str) -> None:
+        if self.inner is not None:
+            self.inner.malformed(device, reason)
+
+    def refused(self, request_id: str, reason: str) -> None:
+        if self.inner is not None:
+            self.inner.refused(request_id, reason)
+
+    def event(self, text: str) -> None:
+        if self.inner is not None:
+            self.inner.event(text)
 
 
-def _known(path: Path, table: dict[str, Any], section: str, where: str) -> None:
-    for key in table:
-        if key not in KEYS[section]:
-            raise unknown_key(path, f"{where}.{key}", key, KEYS[section], ScenarioError)
+@dataclass
+class ScenarioRun:
+    """A played scenario: its lab (stop it), the expectations' cases and what was observed."""
+
+    scenario: Scenario
+    hub: Hub
+    lab: Lab
+    observed: Observed
+    cases: list[Case] = field(default_factory=list)
+    watcher: asyncio.Task[None] | None = None
+    inner_view: LiveView | None = None
+
+    async def verdicts(self, settle: float = 5.0) -> list[Verdict]:
+        """Judge every expectation once all pass or `settle` seconds have gone by: a frame
+        forwarded at the end of the run may still be on its way to the broker, a GSME's command
+        may still be waiting to expire."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settle
+        while True:
+            verdicts = judge(self.cases, self.observed)
+            if all(v.passed for v in verdicts) or loop.time() >= deadline:
+                return verdicts
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        await self.lab.stop()
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self.watcher
+        self.hub.view = self.inner_view
 
 
-def _table(data: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise fail(key, "a table")
-    return value
-
-
-def _rows(data: dict[str, Any], key: str, fail: Any) -> list[dict[str, Any]]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        raise fail(key, f"an array of tables ([[{key}]])")
-    return value
-
-
-def _get(row: dict[str, Any], name: str, kind: type, key: str, fail: Any, **kw: Any) -> Any:
-    if name not in row:
-        if "default" in kw:
-            return kw["default"]
-        raise fail(key, f"a {kind.__name__} (missing)")
-    value = row[name]
-    if not isinstance(value, kind):
-        raise fail(key, f"a {kind.__name__}")
-    return value
-
-
-def _number(row: dict[str, Any], name: str, key: str, fail: Any, *, minimum: float) -> float:
-    value = row.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise fail(key, f"a number >= {minimum:g}")
-    return float(value)
-
-
-def _code(row: dict[str, Any], name: str, key: str, fail: Any) -> int:
-    value = row.get(name)
-    try:
-        code = int(value, 16) if isinstance(value, str) else -1
-    except ValueError:
-        code = -1
-    if not 0 <= code <= 0xFFFF:
-        raise fail(f"{key}.{name}", 'a 16-bit code as a hex string, e.g. "0x8F35"')
-    return code
-
-
-def _eui64(value: object, key: str, fail: Any) -> str:
-    if not isinstance(value, str) or len(value) != 16:
-        raise fail(key, "an EUI-64 as 16 hex digits")
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        raise fail(key, "an EUI-64 as 16 hex digits") from None
-    return value.upper()
-
-
-def _repeat(row: dict[str, Any], key: str, fail: Any, event: Event) -> list[Event]:
-    at = _number(row, "at", f"{key}.at", fail, minimum=0.0)
-    count = _get(row, "count", int, f"{key}.count", fail, default=1)
-    if count < 1:
-        raise fail(f"{key}.count", "an integer >= 1")
-    every = _number(row, "every", f"{key}.every", fail, minimum=0.0) if "every" in row else 0.0
-    if count > 1 and every <= 0:
-        raise fail(f"{key}.every", "a number > 0 when count > 1")
-    return [replace(event, at=at + n * every) for n in range(count)]
-
-
-# -- running -----------------------------------------------------------------------------------
+def sims_for(scenario: Scenario) -> list[tuple[Device, SimDevice]]:
+    numbers: dict[str, int] = {}
+    pairs = []
+    for device in scenario.devices:
+        index = numbers.get(device.kind, 0)
+        numbers[device.kind] = index + 1
+        pairs.append((device, make_sim(device.kind, bytes.fromhex(device.eui64), index)))
+    return pairs
 
 
 async def run_scenario(
     hub: Hub, scenario: Scenario, lab_config: LabConfig, *, time_scale: float = 1.0
-) -> Lab:
-    """Attach the scenario's devices to the running hub and play its events; returns the lab.
+) -> ScenarioRun:
+    """Attach the scenario's devices to the running hub, watch the broker, and play its events.
 
     The consent changes go through the broker to the hub's own bridge/request/consent, signed
     with the lab TEST key, and the run waits until the hub has taken each one (the hub must
-    trust config/lab/trust). The caller stops the lab and the hub.
+    trust config/lab/trust). The caller judges (ScenarioRun.verdicts) and stops the run.
     """
-    config = replace(lab_config, esme=scenario.esme, ihd=scenario.ihd or lab_config.ihd)
-    lab = Lab(hub, config)
-    check_addresses(hub, scenario, lab)
+    pairs = sims_for(scenario)
+    lab = Lab(hub, lab_config, [sim for _, sim in pairs])
+    check_addresses(hub, scenario, pairs)
+    observed = Observed(hub_eui64=hub.hub_eui64)
+    run = ScenarioRun(scenario, hub, lab, observed, inner_view=hub.view)
+    hub.view = DecisionRecorder(hub.view, observed)
+    join_timeout = 30.0 + 0.5 * len(pairs)
     try:
-        await lab.start(traffic=False)
+        await lab.start(traffic=False, join_timeout=join_timeout)
     except TimeoutError:
-        raise RunError(f"the simulated ESME {scenario.esme} did not join within 30 s") from None
+        await run.stop()
+        names = ", ".join(f"{d.name} ({d.eui64})" for d, s in pairs if s in lab.waiting())
+        raise RunError(f"not joined within {join_timeout:g} s: {names}") from None
     try:
         async with asyncio.timeout(10):
             await hub.uplink.connected.wait()
+            ready = asyncio.Event()
+            run.watcher = asyncio.get_running_loop().create_task(watch(hub, observed, ready))
+            await ready.wait()
     except TimeoutError:
+        await run.stop()
         s = hub.config.mqtt
         why = hub.uplink.last_error or "no answer"
         raise RunError(f"no broker at {s.host}:{s.port} within 10 s ({why})", 75) from None
+    sims = {device.name: sim for device, sim in pairs}
     loop = asyncio.get_running_loop()
     start = loop.time()
-    for event in scenario.events:
+    stamp = f"scenario-{int(time.time())}"
+    for n, event in enumerate(scenario.events):
         delay = start + event.at / time_scale - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        await _play(hub, lab, event)
+        await _play(run, sims, event, f"{stamp}-{n + 1}")
     remaining = start + scenario.duration / time_scale - loop.time()
     if remaining > 0:
         await asyncio.sleep(remaining)
-    return lab
+    return run
 
 
-def check_addresses(hub: Hub, scenario: Scenario, lab: Lab) -> None:
+async def watch(hub: Hub, into: Observed, ready: asyncio.Event) -> None:
+    """A second MQTT client, apart from the hub's: what really reached the broker."""
+    up = hub.uplink.topic("up/")
+    result = hub.uplink.topic("down/result")
+    async with client(Broker(hub.config.mqtt, hub.config.hub_id)) as mqtt:
+        await mqtt.subscribe(up + "#", qos=1)
+        await mqtt.subscribe(result, qos=1)
+        ready.set()
+        async for message in mqtt.messages:
+            topic = str(message.topic)
+            try:
+                body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                if topic == result:
+                    into.results.setdefault(str(body["id"]), []).append(str(body["status"]))
+                elif topic.startswith(up):
+                    raw = base64.b64decode(body["frame"])
+                    frame = parse_frame(raw)
+                    into.ups.append(
+                        Arrived(
+                            topic.removeprefix(up),
+                            raw,
+                            frame.originator,
+                            frame.alert_code,
+                            asyncio.get_running_loop().time(),
+                        )
+                    )
+            except (ValueError, KeyError, TypeError, FrameError):
+                continue  # not the hub's envelope: nothing to observe in it
+
+
+def check_addresses(hub: Hub, scenario: Scenario, pairs: list[tuple[Device, SimDevice]]) -> None:
     """The lab's simulated devices always take the same network addresses. A state dir whose
     network (zigbee.db) has another device at one of them would get the scenario's device
     confused with it: it never initialises, and the run used to end in a bare TimeoutError
@@ -285,29 +231,49 @@ def check_addresses(hub: Hub, scenario: Scenario, lab: Lab) -> None:
     app = hub.app
     if app is None:
         return
-    sims = (("devices.esme", lab.esme), ("devices.ihd", lab.ihd))
-    for key, sim in sims:
+    for spec, sim in pairs:
         for device in app.devices.values():
             if device.nwk == sim.nwk and device.ieee != sim.ieee:
                 held = eui64_bytes(device.ieee).hex().upper()
                 raise ScenarioError(
                     scenario.path,
-                    key,
+                    spec.key,
                     f"a device the state's network can take: {hub.config.state_dir} already "
                     f"has {held} at the simulated device's address 0x{sim.nwk:04X} (run "
                     "without --state-dir for a fresh state, or name that device)",
                 )
 
 
-async def _play(hub: Hub, lab: Lab, event: Event) -> None:
-    if event.command is not None:
-        await lab.send_command(event.command)
-    elif event.alert is not None:
-        lab.raise_alert(event.alert)
-    elif event.kind == "ihd_read":
-        lab.ihd.read_time()
-    elif event.mode is not None:
-        await change_consent(hub, event.mode, event.reason)
+async def _play(run: ScenarioRun, sims: dict[str, SimDevice], event: Event, rid: str) -> None:
+    hub, lab = run.hub, run.lab
+    sim = sims.get(event.device)
+    loop = asyncio.get_running_loop()
+    if event.kind == "command" and sim is not None:
+        frame = lab.supplier.command(sim.eui64, LabCommand(event.message_code, event.critical))
+        run.cases += _cases(event, frame, f"0x{event.message_code:04X}", rid, loop.time())
+        await hub.command_from_wan(rid, sim.eui64, frame)
+    elif event.kind == "alert" and isinstance(sim, SimEsme):
+        frame = sim.alert(
+            event.alert_code,
+            message_code=event.message_code if event.has_message_code else None,
+            critical=event.critical,
+            extra=event.extra,
+        )
+        run.cases += _cases(event, frame, f"0x{event.alert_code:04X}", "", loop.time())
+        sim.send_gbcs(frame)
+    elif event.kind == "ihd_read" and isinstance(sim, SimIhd):
+        sim.read_time()
+    elif event.kind == "wake" and isinstance(sim, SimGsme):
+        sim.poll()
+    elif event.kind == "consent":
+        await change_consent(hub, Mode(event.mode), event.reason)
+
+
+def _cases(event: Event, raw: bytes, code: str, rid: str, now: float) -> list[Case]:
+    return [
+        Case(event.key, event.device, event.at, event.kind, x.what, x.value, code, raw, rid, now)
+        for x in event.expects
+    ]
 
 
 async def change_consent(hub: Hub, mode: Mode, reason: str) -> None:

@@ -1,11 +1,16 @@
 """`han-agent simulate SCENARIO`: the full hub on the virtual radio, driven by a scenario file.
 
 The hub runs as `run` runs it (same config, the configured broker), with the scenario's devices
-attached instead of the lab default's traffic; at the end it prints the counters and stops.
+attached instead of the lab default's traffic. At the end it prints one PASS/FAIL line per
+expectation the scenario states, a summary line, and the hub's counters as one JSON line, and
+writes the verdicts as JUnit XML (`--junit FILE`) and JSON (`--json FILE`) for a lab's CI.
 Its state dir is a fresh temporary one, removed afterwards, unless `--state-dir` names one: a
 scenario changes the consent record and the network, and must not leave the lab's `state/` in
-another mode or with its devices. A bad scenario file exits 78 with one line naming the file and
-the key; any other failure is one line too (75 when the broker did not answer, else 1).
+another mode or with its devices.
+
+Exit status: 0 when the run completed and every expectation passed; 3 when it completed and at
+least one expectation failed (EXPECTATION_FAILED); 78 for a bad scenario file (one line naming
+the file and the key); 75 when the broker did not answer; 1 for any other failure (one line).
 
 SCENARIO is a file, or the name of a shipped scenario (config/scenarios/NAME.toml, package data)
 when no such file exists. Without --config the hub runs on the shipped lab config, so an
@@ -19,13 +24,20 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config import ConfigError, load_config
 from agent.shipped import LAB_CONFIG, SCENARIOS, scenario_names
 from agent.state import StateError
 
+if TYPE_CHECKING:
+    from agent.expectations import Verdict
+
 NAME = "simulate"
+EXPECTATION_FAILED = 3
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +58,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     cmd.add_argument("--time-scale", type=float, default=1.0, help="run N times faster (default 1)")
     cmd.add_argument("--quiet", action="store_true", help="no live view")
+    cmd.add_argument("--junit", type=Path, help="write the expectations' verdicts as JUnit XML")
+    cmd.add_argument("--json", type=Path, help="write the expectations' verdicts as JSON")
+    cmd.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds to wait after the run for expectations still unmet (default 5)",
+    )
 
 
 def scenario_path(arg: Path) -> Path:
@@ -70,14 +90,20 @@ def simulate(args: argparse.Namespace, config_path: Path, state_dir: str) -> int
     scenario = load_scenario(scenario_path(args.scenario))
     if args.time_scale <= 0:
         raise ConfigError(args.scenario, "--time-scale", "a number > 0")
+    if args.settle < 0:
+        raise ConfigError(args.scenario, "--settle", "a number >= 0")
     config = load_config(config_path, mqtt_url=args.mqtt_url, state_dir=state_dir)
     if config.radio.type != "virtual":
         raise ConfigError(config.path, "[radio] type", "'virtual' (scenarios simulate devices)")
     from agent.hub import Hub
-    from agent.scenario import run_scenario
+    from agent.scenario import run_scenario, scenario_config
     from agent.screen import bind_view, close_view, make_view, scenario_clock
 
-    async def main() -> dict[str, object]:
+    config = scenario_config(config, scenario, args.time_scale)
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+    async def main() -> tuple[dict[str, object], list[Verdict]]:
         view = None if args.quiet else make_view()
         hub = Hub(config, view=view)
         bind_view(view, hub)
@@ -88,9 +114,12 @@ def simulate(args: argparse.Namespace, config_path: Path, state_dir: str) -> int
                 scenario_clock(view, scenario.name, scenario.duration, args.time_scale)
             )
             hub.event(f"scenario {scenario.name}: {scenario.description}")
-            lab = await run_scenario(hub, scenario, config.lab, time_scale=args.time_scale)
-            await lab.stop()
-            return hub.health_snapshot()
+            run = await run_scenario(hub, scenario, config.lab, time_scale=args.time_scale)
+            try:
+                verdicts = await run.verdicts(settle=args.settle)
+            finally:
+                await run.stop()
+            return hub.health_snapshot(), verdicts
         finally:
             if clock is not None:
                 clock.cancel()
@@ -98,7 +127,7 @@ def simulate(args: argparse.Namespace, config_path: Path, state_dir: str) -> int
             await hub.stop()
 
     try:
-        snapshot = asyncio.run(main())
+        snapshot, verdicts = asyncio.run(main())
     except RunError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return exc.status
@@ -107,9 +136,45 @@ def simulate(args: argparse.Namespace, config_path: Path, state_dir: str) -> int
     except Exception as exc:  # never a traceback: say what failed, in one line
         print(f"simulate: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    return report(args, scenario.name, snapshot, verdicts, time.monotonic() - started, stamp)
+
+
+def report(
+    args: argparse.Namespace,
+    name: str,
+    snapshot: dict[str, object],
+    verdicts: list[Verdict],
+    seconds: float,
+    stamp: str,
+) -> int:
+    from agent.expectations import summary, to_json, to_junit
+
+    for verdict in verdicts:
+        print(verdict.line)
+    failed = sum(not v.passed for v in verdicts)
+    if verdicts:
+        print(summary(name, verdicts))
+    for option, text in (
+        ("--junit", to_junit(name, verdicts, seconds, stamp) if args.junit else ""),
+        ("--json", to_json(name, verdicts, seconds) if args.json else ""),
+    ):
+        path = args.junit if option == "--junit" else args.json
+        if path is None:
+            continue
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"simulate: cannot write {option} {path}: {exc.strerror}", file=sys.stderr)
+            return 1
+    expectations = {"passed": len(verdicts) - failed, "failed": failed}
     print(
         json.dumps(
-            {"scenario": scenario.name, "mode": snapshot["mode"], "counters": snapshot["counters"]}
+            {
+                "scenario": name,
+                "mode": snapshot["mode"],
+                "counters": snapshot["counters"],
+                "expectations": expectations,
+            }
         )
     )
-    return 0
+    return EXPECTATION_FAILED if failed else 0
