@@ -33,17 +33,26 @@ def _meter(cls: type[esme.SimEsme], config_path: Path) -> esme.SimEsme:
     return cls(bytes.fromhex(config.lab.esme), 0x1A01, first_alert_counter=int(time.time() * 1e3))
 
 
-def test_simulated_esme_passes_every_case(tmp_path: Path, broker: Broker) -> None:
+EXAMPLE = ROOT / "config/conformance/example-manufacturer-cases.toml"
+
+
+def test_shipped_and_manufacturer_cases_pass_for_every_meter_type(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """The manufacturer's example file runs beside the shipped cases through the real CLI:
+    one simulated ESME, GSME and IHD on the virtual radio, every case passing in both modes,
+    the report grouped by file."""
     config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
     out = tmp_path / "report"
     scratch = tmp_path / "tmp"  # where the run's own temporary state dir goes
     scratch.mkdir()
+    command = ["conformance", "--config", str(config), "--out", out, "--cases", EXAMPLE]
     result = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "conformance", "--config", str(config), "--out", out],
+        [sys.executable, "-m", "agent.cli", *command],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -53,13 +62,27 @@ def test_simulated_esme_passes_every_case(tmp_path: Path, broker: Broker) -> Non
     report = json.loads((out / "conformance.json").read_text())
     markdown = (out / "conformance.md").read_text()
     assert result.stdout == markdown
-    total = len(conformance.CASES) * 2
+    shipped = conformance.shipped_cases()
+    extra = conformance.read_case_files([EXAMPLE])
+    total = (len(shipped) + len(extra)) * 2
     assert (report["passed"], report["total"], report["all_passed"]) == (total, total, True)
     assert f"**{total} of {total} passed**" in markdown
     progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert progress[0].startswith(f"[1/{total}] ") and progress[-1].startswith(f"[{total}/{total}]")
+    # The report shows the manufacturer's cases beside the shipped ones, file by file.
+    shipped_file = str(shipped_cases_path())
+    assert report["sources"] == [
+        {"file": shipped_file, "passed": len(shipped) * 2, "total": len(shipped) * 2},
+        {"file": str(EXAMPLE), "passed": len(extra) * 2, "total": len(extra) * 2},
+    ]
+    assert markdown.index(f"## Cases from {shipped_file} (shipped)") < markdown.index(
+        f"## Cases from {EXAMPLE}: {len(extra) * 2} of {len(extra) * 2} passed"
+    )
+    assert "| acme-esme-cover-removed | esme | " in markdown
     cases = {(c["case"], c["mode"]): c for c in report["cases"]}
-    assert set(cases) == {(c.id, m) for c in conformance.CASES for m in ("full", "restricted")}
+    assert set(cases) == {(c.id, m) for c in [*shipped, *extra] for m in ("full", "restricted")}
+    assert {c["source"] for c in report["cases"] if c["case"].startswith("acme-")} == {str(EXAMPLE)}
+    assert report["devices"].keys() == {"esme", "gsme", "ihd"}
     # Every category is exercised, and every distinctive rule of the profile decides one case.
     categories = {d["category"] for c in report["cases"] for d in c["hub_decided"]}
     assert categories == {c.value for c in Category}
@@ -76,6 +99,7 @@ def test_simulated_esme_passes_every_case(tmp_path: Path, broker: Broker) -> Non
     # What came out upstream was observed on the broker, not inferred.
     billing = cases[("critical-billing-data", "restricted")]
     assert billing["upstream"] == [] and billing["hub_decided"][0]["action"] == "block"
+    assert billing["stated"] == "block"
     assert [u["topic"] for u in cases[("critical-billing-data", "full")]["upstream"]] == [
         "up/critical_alert"
     ]
@@ -83,6 +107,48 @@ def test_simulated_esme_passes_every_case(tmp_path: Path, broker: Broker) -> Non
     assert [(u["topic"], u["status"]) for u in read["upstream"]] == [("down/result", "blocked")]
     clock = cases[("set-clock", "restricted")]
     assert sorted(u["topic"] for u in clock["upstream"]) == ["down/result", "up/config"]
+    # The GSME: served on its GET, its answer up by PUT; a read blocked before the queue; a
+    # command that expires is answered so and reported by the hub's own signed 0x00D5.
+    served = cases[("gsme-firmware-version-read", "restricted")]
+    assert [u["status"] for u in served["upstream"] if u["topic"] == "down/result"] == [
+        "queued",
+        "delivered",
+    ]
+    assert [u["topic"] for u in served["upstream"] if u["topic"].startswith("up/")] == [
+        "up/firmware"
+    ]
+    gas_read = cases[("gsme-read-consumption", "restricted")]
+    assert [u["status"] for u in gas_read["upstream"]] == ["blocked"]
+    for mode in ("full", "restricted"):
+        expired = cases[("gsme-command-expires", mode)]
+        statuses = [u["status"] for u in expired["upstream"] if u["topic"] == "down/result"]
+        assert statuses == ["queued", "expired"]
+        [own] = [d for d in expired["hub_decided"] if d["device"] == report["hub_id"]]
+        assert (own["message_code"], own["alert_code"], own["critical"]) == (
+            "0x00D5",
+            "0x8F84",
+            True,
+        )
+        assert [d["device"] for d in expired["hub_decided"] if d["direction"] == "upstream"] == [
+            report["hub_id"]
+        ]  # the GSME, finding nothing at its GET, sent nothing
+    alert = cases[("gsme-access-attempt-alert", "restricted")]
+    assert [u["topic"] for u in alert["upstream"]] == ["up/security"]
+    assert alert["hub_decided"][0]["device"] == report["devices"]["gsme"]
+    # The IHD: answered on the HAN, nothing decided, nothing upstream, in either mode.
+    for mode in ("full", "restricted"):
+        ihd = cases[("ihd-reads-hub-time", mode)]
+        assert (ihd["hub_decided"], ihd["upstream"], ihd["result"]) == ([], [], "pass")
+
+
+def shipped_cases_path() -> Path:
+    from agent.shipped import CONFORMANCE_CASES
+
+    return CONFORMANCE_CASES
+
+
+def esme_cases() -> list[conformance.Case]:
+    return [c for c in conformance.shipped_cases() if c.device == "esme"]
 
 
 class BillingDataAsNonCriticalAlert(esme.SimEsme):
@@ -126,7 +192,11 @@ async def test_misbehaving_meter_fails_exactly_the_case_it_breaks(
     config_path = write_config(tmp_path, broker, mode="full", extra=TRUST_LAB)
     config = load_config(config_path)
     results, _profile = await conformance.run_conformance(
-        config, meter=_meter(meter_class, config_path), settle=0.05, wait=2.0
+        config,
+        cases=esme_cases(),
+        meters=[_meter(meter_class, config_path)],
+        settle=0.05,
+        wait=2.0,
     )
     failing = {(r.case.id, r.mode.value) for r in results if not r.passed}
     assert failing == {(broken, "full"), (broken, "restricted")}
