@@ -148,10 +148,12 @@ class Lab:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def send_command(self, spec: LabCommand) -> str:
+    async def send_command(self, spec: LabCommand, target: bytes | None = None) -> str:
+        """The supplier's command to `target` (default: the lab ESME) through the hub."""
         request_id = f"lab-{next(self._request_ids)}"
-        frame = self.supplier.command(self.esme.eui64, spec)
-        result = await self.hub.command_from_wan(request_id, self.esme.eui64, frame)
+        device = self.esme.eui64 if target is None else target
+        frame = self.supplier.command(device, spec)
+        result = await self.hub.command_from_wan(request_id, device, frame)
         return result.status
 
     def raise_alert(self, spec: LabAlert) -> bytes:

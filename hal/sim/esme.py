@@ -223,10 +223,14 @@ class SimEsme(SimDevice):
             originator=self.eui64,
             recipient=recipient,
             message_code=message_code,
-            payload=payloads.dlms_alert(counter, alert_code, self.clock(), extra),
+            payload=self.alert_payload(counter, alert_code, extra),
             signer=self.sign if critical else None,
             mac_key=None if critical else LAB_MAC_KEY,
         )
+
+    def alert_payload(self, counter: int, alert_code: int, extra: bytes) -> bytes:
+        """An ESME's alert body: a DLMS DATA-NOTIFICATION."""
+        return payloads.dlms_alert(counter, alert_code, self.clock(), extra)
 
     def raise_alert(self, alert_code: int, **kwargs: object) -> bytes:
         frame = self.alert(alert_code, **kwargs)  # type: ignore[arg-type]
