@@ -19,7 +19,7 @@ on the air, and what a separate MQTT client saw on the broker (`up/<category>` a
 decided as the profile says, and the broker carried exactly the expected frames, byte for byte,
 and nothing else.
 
-The meters differ in how a command reaches them. The ESME (and PPMID) is sent the command
+The meters differ in how a command reaches them. The ESME and the PPMID are sent the command
 through the tunnel the hub opens to it: `delivered`. The sleepy GSME gets nothing pushed: the
 command waits in the hub's queue (`queued`) until the GSME's next GET, which the run makes
 at once (`delivered`, the GSME answers by PUT), or only after the command expired (`expired`:
@@ -73,10 +73,12 @@ from agent.shipped import CONFORMANCE_CASES
 from gbcs import payloads, signature
 from gbcs.classify import classify
 from gbcs.frame import Cra, Frame, build_frame, parse_frame
+from hal.sim import esme
 from hal.sim.base import SimDevice
 from hal.sim.esme import LAB_MAC_KEY, SimEsme
 from hal.sim.gsme import SimGsme
 from hal.sim.ihd import SimIhd
+from hal.sim.ppmid import SimPpmid
 
 SETTLE = 0.15  # seconds to wait after the expected traffic, for anything unexpected
 WAIT = 5.0  # seconds to wait for the expected traffic (a real radio is slower than this one)
@@ -728,8 +730,11 @@ def simulated_devices(config: Config, kinds: Iterable[str]) -> list[SimDevice]:
     current time in milliseconds, so two runs never reuse a dedup id."""
     first = int(datetime.now(UTC).timestamp() * 1000)
     made: dict[str, Callable[[], SimDevice]] = {
-        "esme": lambda: SimEsme(bytes.fromhex(config.lab.esme), 0x1A01, first_alert_counter=first),
+        "esme": lambda: esme.SimEsme(
+            bytes.fromhex(config.lab.esme), 0x1A01, first_alert_counter=first
+        ),
         "gsme": lambda: SimGsme(LAB_GSME, 0x1A0C, first_alert_counter=first),
+        "ppmid": lambda: SimPpmid(LAB_PPMID, 0x1A0D, first_alert_counter=first),
         "ihd": lambda: SimIhd(bytes.fromhex(config.lab.ihd), 0x1A05),
     }
     return [made[kind]() for kind in kinds if kind in made]

@@ -166,7 +166,7 @@ def _case(table: Any, source: str, index: int) -> Case:
     for key in table:
         own = {"command": COMMAND_KEYS, "alert": ALERT_KEYS, "han": ("han",)}[kind]
         if key in (*COMMAND_KEYS, *ALERT_KEYS, "han") and key not in own:
-            raise fail(key, f"not in a {kind} case (keys of a {kind} case: {', '.join(own)})")
+            raise fail(key, f"not a key of {kind} cases (theirs: {', '.join(own)})")
     command = alert = han = None
     if kind == "han":
         han = table["han"]

@@ -17,8 +17,9 @@ from conftest import PROFILE, ROOT, Broker, write_config
 
 from agent import cli, conformance
 from agent.config import load_config
+from agent.conformance_cases import AlertSpec
 from agent.consent import Mode
-from agent.lab import LabAlert, LabCommand, LabSupplier
+from agent.lab import LabCommand, LabSupplier
 from agent.policy import parse_profile
 from gbcs.codes import ALERT_CODES, Category
 from gbcs.frame import Frame, parse_frame
@@ -40,7 +41,7 @@ def test_shipped_and_manufacturer_cases_pass_for_every_meter_type(
     tmp_path: Path, broker: Broker
 ) -> None:
     """The manufacturer's example file runs beside the shipped cases through the real CLI:
-    one simulated ESME, GSME and IHD on the virtual radio, every case passing in both modes,
+    one simulated ESME, GSME, PPMID and IHD on the virtual radio, every case passing in both modes,
     the report grouped by file."""
     config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
     out = tmp_path / "report"
@@ -82,7 +83,7 @@ def test_shipped_and_manufacturer_cases_pass_for_every_meter_type(
     cases = {(c["case"], c["mode"]): c for c in report["cases"]}
     assert set(cases) == {(c.id, m) for c in [*shipped, *extra] for m in ("full", "restricted")}
     assert {c["source"] for c in report["cases"] if c["case"].startswith("acme-")} == {str(EXAMPLE)}
-    assert report["devices"].keys() == {"esme", "gsme", "ihd"}
+    assert report["devices"].keys() == {"esme", "gsme", "ppmid", "ihd"}
     # Every category is exercised, and every distinctive rule of the profile decides one case.
     categories = {d["category"] for c in report["cases"] for d in c["hub_decided"]}
     assert categories == {c.value for c in Category}
@@ -135,6 +136,14 @@ def test_shipped_and_manufacturer_cases_pass_for_every_meter_type(
     alert = cases[("gsme-access-attempt-alert", "restricted")]
     assert [u["topic"] for u in alert["upstream"]] == ["up/security"]
     assert alert["hub_decided"][0]["device"] == report["devices"]["gsme"]
+    # The PPMID: its CS08 firmware read answered and up, its CS09 activation alert up.
+    for name, topics in (
+        ("ppmid-firmware-version-read", ["down/result", "up/firmware"]),
+        ("ppmid-firmware-activation-alert", ["up/firmware"]),
+    ):
+        ppmid = cases[(name, "restricted")]
+        assert sorted(u["topic"] for u in ppmid["upstream"]) == topics
+        assert ppmid["hub_decided"][-1]["device"] == report["devices"]["ppmid"]
     # The IHD: answered on the HAN, nothing decided, nothing upstream, in either mode.
     for mode in ("full", "restricted"):
         ihd = cases[("ihd-reads-hub-time", mode)]
@@ -212,14 +221,46 @@ def test_misbehaving_meter_makes_the_command_exit_1(
     monkeypatch.setattr(esme, "SimEsme", BillingDataAsNonCriticalAlert)
     config = write_config(tmp_path, broker, mode="restricted", extra=TRUST_LAB)
     out = tmp_path / "report"
-    status = cli.main(["conformance", "--config", str(config), "--out", str(out)])
+    status = cli.main(
+        ["conformance", "--config", str(config), "--out", str(out), "--device", "esme"]
+    )
     assert status == 1
     report = json.loads((out / "conformance.json").read_text())
     failing = {(c["case"], c["mode"]) for c in report["cases"] if c["result"] != "pass"}
     assert failing == {("critical-billing-data", "full"), ("critical-billing-data", "restricted")}
+    assert {c["device"] for c in report["cases"]} == {"esme"}  # --device esme: its cases only
     full = next(c for c in report["cases"] if c["case"] == "critical-billing-data")
     assert full["upstream"][0]["topic"] == "up/alert"  # observed: it went up as a plain alert
     assert "## Not passed" in (out / "conformance.md").read_text()
+
+
+async def test_a_stated_expectation_the_profile_contradicts_fails_naming_both(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """A manufacturer who believes their low-credit alert goes up in restricted mode is told
+    the profile holds it back: the case fails in that mode only, saying what each side says,
+    although the meter and the hub both behaved."""
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(
+        'format = 1\n[[case]]\nname = "acme-low-credit"\ndevice = "esme"\nalert = "0x810D"\n'
+        'critical = false\nexpect = { full = "forward", restricted = "forward" }\n'
+    )
+    config_path = write_config(tmp_path, broker, mode="full", extra=TRUST_LAB)
+    config = load_config(config_path)
+    results, meta = await conformance.run_conformance(
+        config,
+        cases=conformance.read_case_files([wrong]),
+        meters=[_meter(esme.SimEsme, config_path)],
+        settle=0.05,
+    )
+    verdicts = {r.mode: r.failures for r in results}
+    assert verdicts[Mode.FULL] == []
+    assert verdicts[Mode.RESTRICTED] == [
+        f"the case file expects forward in restricted mode, but profile {meta['profile']} "
+        f"v{meta['profile_version']} decides block prepayment (upstream.blocked)"
+    ]
+    [restricted] = [r for r in results if r.mode is Mode.RESTRICTED]
+    assert restricted.upstream == []  # the hub did block it, as its profile says
 
 
 def test_expected_outcomes_follow_the_profile_file() -> None:
@@ -229,7 +270,7 @@ def test_expected_outcomes_follow_the_profile_file() -> None:
     down = 'allow_categories = ["firmware", "security", "safety"]\n'
     text = text.replace(down, down.replace('"safety"', '"safety", "tariff"'))
     changed = parse_profile(text)
-    billing = LabAlert(0x8F0A, 0x0061, critical=True)
+    billing = AlertSpec(0x8F0A, 0x0061, critical=True)
     assert not conformance.expect_alert(billing, DEVICE, Mode.RESTRICTED, shipped).up.forwarded  # type: ignore[union-attr]
     assert conformance.expect_alert(billing, DEVICE, Mode.RESTRICTED, changed).up.forwarded  # type: ignore[union-attr]
     supplier = LabSupplier(bytes.fromhex("90B3D51F30010000"))
@@ -241,19 +282,16 @@ def test_expected_outcomes_follow_the_profile_file() -> None:
     assert allowed.up is not None and allowed.up.rule == "upstream.response_to_allowed_command"
 
 
-def test_untrusted_lab_key_and_unknown_device_are_one_line_errors(tmp_path: Path) -> None:
+def test_untrusted_lab_key_is_a_one_line_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, None, extra=f'[trust]\ndir = "{tmp_path / "none"}"\n')
-    for extra, expected in (
-        ([], f"config error: {config}: [trust] dir: a trust store holding the lab TEST key"),
-        (["--device", "gsme"], f"config error: {config}: --device: one of esme"),
-    ):
-        result = subprocess.run(
-            [sys.executable, "-m", "agent.cli", "conformance", "--config", str(config), *extra],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 78
-        assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
-        assert sum("error" in line for line in result.stderr.splitlines()) == 1
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "conformance", "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 78
+    expected = f"config error: {config}: [trust] dir: a trust store holding the lab TEST key"
+    assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
+    assert sum("error" in line for line in result.stderr.splitlines()) == 1

@@ -24,7 +24,12 @@ from agent.shipped import CONFORMANCE_CASES, LAB_CONFIG
 from agent.state import StateError
 
 NAME = "conformance"
-SIMULATED = ("esme", "gsme", "ihd")  # the kinds the virtual radio has a simulated device for
+SIMULATED = (
+    "esme",
+    "gsme",
+    "ppmid",
+    "ihd",
+)  # the kinds the virtual radio has a simulated device for
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
