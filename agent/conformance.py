@@ -68,8 +68,8 @@ from agent.hub import Hub
 from agent.hub_alerts import FAILURE_TO_DELIVER, FAILURE_TO_DELIVER_ALERT
 from agent.lab import LAB_INSTALL_CODE, LabCommand, LabSupplier
 from agent.policy import CONSUMER_CHOICE, Decision, Direction, Profile, decide
-from agent.scenario import LAB_TEST_KEY, change_consent
-from agent.shipped import CONFORMANCE_CASES
+from agent.scenario import change_consent
+from agent.shipped import CONFORMANCE_CASES, LAB_TEST_KEY
 from gbcs import payloads, signature
 from gbcs.classify import classify
 from gbcs.frame import Cra, Frame, build_frame, parse_frame
@@ -835,6 +835,7 @@ async def _ready(
     for kind, eui in devices.items():
         name = f"{kind} {eui.hex().upper()}"
         sim = sims.get(kind)
+        step: Coroutine[Any, Any, Any]
         if isinstance(sim, SimGsme):
             step, failure = _gsme_tunnel(hub, sim), f"{name} opened no tunnel to the hub"
         elif kind == "ihd":

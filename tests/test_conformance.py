@@ -21,9 +21,11 @@ from agent.conformance_cases import AlertSpec
 from agent.consent import Mode
 from agent.lab import LabCommand, LabSupplier
 from agent.policy import parse_profile
+from agent.shipped import CONFORMANCE_CASES
 from gbcs.codes import ALERT_CODES, Category
 from gbcs.frame import Frame, parse_frame
 from hal.sim import esme
+from hal.sim.gsme import SimGsme
 
 TRUST_LAB = f'[trust]\ndir = "{ROOT / "config/lab/trust"}"\n'
 DEVICE = bytes.fromhex("00DB1234567890A0")
@@ -31,7 +33,8 @@ DEVICE = bytes.fromhex("00DB1234567890A0")
 
 def _meter(cls: type[esme.SimEsme], config_path: Path) -> esme.SimEsme:
     config = load_config(config_path)
-    return cls(bytes.fromhex(config.lab.esme), 0x1A01, first_alert_counter=int(time.time() * 1e3))
+    eui = conformance.LAB_GSME if cls.kind == "gsme" else bytes.fromhex(config.lab.esme)
+    return cls(eui, 0x1A01, first_alert_counter=int(time.time() * 1e3))
 
 
 EXAMPLE = ROOT / "config/conformance/example-manufacturer-cases.toml"
@@ -71,7 +74,7 @@ def test_shipped_and_manufacturer_cases_pass_for_every_meter_type(
     progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert progress[0].startswith(f"[1/{total}] ") and progress[-1].startswith(f"[{total}/{total}]")
     # The report shows the manufacturer's cases beside the shipped ones, file by file.
-    shipped_file = str(shipped_cases_path())
+    shipped_file = str(CONFORMANCE_CASES)
     assert report["sources"] == [
         {"file": shipped_file, "passed": len(shipped) * 2, "total": len(shipped) * 2},
         {"file": str(EXAMPLE), "passed": len(extra) * 2, "total": len(extra) * 2},
@@ -150,16 +153,6 @@ def test_shipped_and_manufacturer_cases_pass_for_every_meter_type(
         assert (ihd["hub_decided"], ihd["upstream"], ihd["result"]) == ([], [], "pass")
 
 
-def shipped_cases_path() -> Path:
-    from agent.shipped import CONFORMANCE_CASES
-
-    return CONFORMANCE_CASES
-
-
-def esme_cases() -> list[conformance.Case]:
-    return [c for c in conformance.shipped_cases() if c.device == "esme"]
-
-
 class BillingDataAsNonCriticalAlert(esme.SimEsme):
     """Sends its billing-data log as an unsigned generic alert instead of a signed ECS68."""
 
@@ -188,10 +181,20 @@ class MadeUpAlertCode(esme.SimEsme):
         return super().alert(MADE_UP if alert_code == 0x8010 else alert_code, **kwargs)
 
 
+class GsmeAnswersFirmwareReadWithConsumption(SimGsme):
+    """Served a firmware-version read on its GET, answers with a consumption read response."""
+
+    def response_to(self, command: Frame) -> bytes:
+        if command.message_code == 0x0084:
+            command = command._replace(message_code=0x0074)
+        return super().response_to(command)
+
+
 @pytest.mark.parametrize(
     ("meter_class", "broken", "why"),
     [
         (AnswersClockWithConsumption, "set-clock", "the meter sent signed response 0x0027"),
+        (GsmeAnswersFirmwareReadWithConsumption, "gsme-firmware-version-read", "the meter sent unsigned response 0x0074"),  # noqa: E501
         (MadeUpAlertCode, "over-current-alert", f"the meter sent unsigned alert 0x1001 alert 0x{MADE_UP:04X}"),  # noqa: E501
     ],
 )  # fmt: skip
@@ -202,11 +205,12 @@ async def test_misbehaving_meter_fails_exactly_the_case_it_breaks(
     config = load_config(config_path)
     results, _profile = await conformance.run_conformance(
         config,
-        cases=esme_cases(),
+        cases=[c for c in conformance.shipped_cases() if c.device == meter_class.kind],
         meters=[_meter(meter_class, config_path)],
         settle=0.05,
         wait=2.0,
     )
+    assert {r.case.device for r in results} == {meter_class.kind}
     failing = {(r.case.id, r.mode.value) for r in results if not r.passed}
     assert failing == {(broken, "full"), (broken, "restricted")}
     for r in results:

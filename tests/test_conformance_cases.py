@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_config
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent import conformance
 from agent.conformance_cases import (
@@ -156,3 +158,28 @@ def test_case_file_errors_exit_78_with_one_line(tmp_path: Path) -> None:
         assert result.returncode == 78, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+@given(
+    code=st.integers(0, 0xFFFF),
+    width=st.sampled_from(["{:X}", "{:04X}", "{:x}"]),
+    device=st.sampled_from(["esme", "gsme", "ppmid"]),
+    signed=st.booleans(),
+    asn1=st.booleans(),
+    stated=st.dictionaries(
+        st.sampled_from(["full", "restricted"]), st.sampled_from(["forward", "block"])
+    ),
+)
+def test_a_command_case_reads_back_as_written(
+    code: int, width: str, device: str, signed: bool, asn1: bool, stated: dict[str, str]
+) -> None:
+    expect = ", ".join(f'{mode} = "{verdict}"' for mode, verdict in stated.items())
+    text = (
+        f'format = 1\n[[case]]\nname = "c"\ndevice = "{device}"\n'
+        f'command = "0x{width.format(code)}"\nsigned = {str(signed).lower()}\n'
+        + ('payload = "asn1-null"\n' if asn1 else "")
+        + (f"expect = {{ {expect} }}\n" if stated else "")
+    )
+    [case] = parse_cases(text, "p.toml")
+    assert case.command == CommandSpec(code, signed, dlms=not asn1)
+    assert {mode.value: verdict for mode, verdict in case.expect} == stated

@@ -42,7 +42,7 @@ class SimIhd(SimDevice):
             self.time_answers.append(
                 {
                     r.attrid: r.value.value
-                    for r in answer.status_records
+                    for r in answer.status_records  # type: ignore[attr-defined]
                     if r.status == foundation.Status.SUCCESS
                 }
             )
