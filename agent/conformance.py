@@ -838,6 +838,8 @@ async def _ready(
         step: Coroutine[Any, Any, Any]
         if isinstance(sim, SimGsme):
             step, failure = _gsme_tunnel(hub, sim), f"{name} opened no tunnel to the hub"
+        elif kind == "gsme":  # a real one: it opens its tunnel when it wakes
+            step, failure = _gsme_tunnel_open(hub, eui), f"{name} opened no tunnel to the hub"
         elif kind == "ihd":
             step, failure = _initialised(hub, eui), f"{name} was not initialised by the hub"
         else:
@@ -867,6 +869,14 @@ async def _gsme_tunnel(hub: Hub, gsme: SimGsme) -> None:
         await asyncio.sleep(0.05)
     gsme.request_tunnel()
     while gsme.tunnel_id is None:  # noqa: ASYNC110 - the sim's answer has no event
+        await asyncio.sleep(0.05)
+
+
+async def _gsme_tunnel_open(hub: Hub, eui: bytes) -> None:
+    while True:
+        state = hub.gsme.meters.get(eui)
+        if state is not None and state.tunnel_id is not None:
+            return
         await asyncio.sleep(0.05)
 
 

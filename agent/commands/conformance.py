@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         help=f"run only this device kind's cases (repeatable; {', '.join(SIMULATED)}; "
-        "default: every kind the cases name; with a real radio: the one meter's kind, esme)",
+        "default: every kind the cases name; with a real radio: the one meter's kind, default esme)",
     )
     cmd.add_argument("--device-eui", help="with a real radio: the meter's EUI-64 (16 hex digits)")
     cmd.add_argument("--mqtt-url", help="override [mqtt] url")
@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     cases = conformance.read_case_files([CONFORMANCE_CASES, *args.cases])
     if args.device:
         cases = [c for c in cases if c.device in args.device]
+    if not cases:
+        raise ConfigError(args.config, "--device", "a device kind the case files have cases for")
     with tempfile.TemporaryDirectory(prefix="han-agent-conformance-") as scratch:
         config = load_config(
             args.config, mqtt_url=args.mqtt_url, state_dir=args.state_dir or scratch
