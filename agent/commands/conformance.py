@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         help=f"run only this device kind's cases (repeatable; {', '.join(SIMULATED)}; "
-        "default: every kind the cases name; with a real radio: the one meter's kind, default esme)",
+        "default: every kind the cases name; with a real radio: the meter's kind, default esme)",
     )
     cmd.add_argument("--device-eui", help="with a real radio: the meter's EUI-64 (16 hex digits)")
     cmd.add_argument("--mqtt-url", help="override [mqtt] url")
