@@ -6,7 +6,9 @@ Rules of this module (h11-style: the hard decision lives here and nowhere else):
   no state: the same inputs always give the same Decision, so a manufacturer can replay a
   capture and get exactly what the hub did.
 * The profile is data (config/restricted-profile.toml) with a name and a version; this module
-  only interprets it.
+  only interprets it. A code in a list may carry a `why` (`{ code = "0x0062", why = "clock set:
+  hub management" }`): the decision's reason is then that text, so the live view and the log
+  name the exception wherever a rule departs from the category summary.
 * Full mode forwards every well-formed frame that travels in its proper direction. Restricted
   mode forwards only what the profile allows and fails closed: an unknown code never goes up.
 * Direction is checked in both modes: commands (CRA 1) only travel down, responses and alerts
@@ -28,8 +30,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -93,6 +95,11 @@ class DirectionRules:
     allow_message_codes: frozenset[int]
     allow_alert_codes: frozenset[int]
     block_alert_codes: frozenset[int]
+    # The profile's `why` for a code, by list: {"allow_message_codes": {0x0062: "clock set..."}}.
+    why: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+
+    def reason(self, key: str, code: int, default: str) -> str:
+        return self.why.get(key, {}).get(code, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,28 +143,29 @@ def _decide_upstream(frame: Frame, category: Category, profile: Profile) -> Deci
     rules = profile.upstream
     alert = frame.alert_code
     if alert is not None and alert in rules.block_alert_codes:
-        return _block(category, "upstream.block_alert_codes", f"alert 0x{alert:04X} is excluded")
+        why = rules.reason("block_alert_codes", alert, f"alert 0x{alert:04X} is excluded")
+        return _block(category, "upstream.block_alert_codes", why)
     if category is _UNKNOWN:
         return _block(category, "upstream.unknown", "unknown message or alert code (fail closed)")
     if alert is not None and alert in rules.allow_alert_codes:
-        return _forward(category, "upstream.allow_alert_codes", f"alert 0x{alert:04X} is allowed")
-    if frame.message_code in rules.allow_message_codes:
-        return _forward(
-            category,
-            "upstream.allow_message_codes",
-            f"message code 0x{frame.message_code:04X} is allowed",
-        )
+        why = rules.reason("allow_alert_codes", alert, f"alert 0x{alert:04X} is allowed")
+        return _forward(category, "upstream.allow_alert_codes", why)
+    code = frame.message_code
+    if code in rules.allow_message_codes:
+        why = rules.reason("allow_message_codes", code, f"message code 0x{code:04X} is allowed")
+        return _forward(category, "upstream.allow_message_codes", why)
     if category in rules.allow_categories:
         return _forward(category, "upstream.allow_categories", f"{category} is allowed")
     if (
         frame.cra is _RESPONSE
         and profile.allow_responses_to_allowed_commands
-        and profile.allows_command(frame.message_code, category)
+        and profile.allows_command(code, category)
     ):
+        why = profile.downstream.reason("allow_message_codes", code, "")
         return _forward(
             category,
             "upstream.response_to_allowed_command",
-            "response to a command the profile lets down",
+            f"response to a command the profile lets down{f' ({why})' if why else ''}",
         )
     return _block(category, "upstream.blocked", f"{category} is not allowed upstream")
 
@@ -166,12 +174,10 @@ def _decide_downstream(frame: Frame, category: Category, profile: Profile) -> De
     rules = profile.downstream
     if category is _UNKNOWN:
         return _block(category, "downstream.unknown", "unknown message code (fail closed)")
-    if frame.message_code in rules.allow_message_codes:
-        return _forward(
-            category,
-            "downstream.allow_message_codes",
-            f"message code 0x{frame.message_code:04X} is allowed",
-        )
+    code = frame.message_code
+    if code in rules.allow_message_codes:
+        why = rules.reason("allow_message_codes", code, f"message code 0x{code:04X} is allowed")
+        return _forward(category, "downstream.allow_message_codes", why)
     if category in rules.allow_categories:
         return _forward(category, "downstream.allow_categories", f"{category} is allowed")
     return _block(category, "downstream.blocked", f"{category} commands are not allowed")
@@ -240,11 +246,13 @@ def _rules(section: str, table: dict[str, object], extra: tuple[str, ...] = ()) 
             f"{section}.allow_categories",
             "category names from: " + ", ".join(c.value for c in Category),
         ) from None
+    lists = {key: _code_list(f"{section}.{key}", table.get(key, [])) for key in _RULE_KEYS[1:]}
     return DirectionRules(
         allow_categories=allow_categories,
-        allow_message_codes=_codes(section, "allow_message_codes", table),
-        allow_alert_codes=_codes(section, "allow_alert_codes", table),
-        block_alert_codes=_codes(section, "block_alert_codes", table),
+        allow_message_codes=frozenset(lists["allow_message_codes"]),
+        allow_alert_codes=frozenset(lists["allow_alert_codes"]),
+        block_alert_codes=frozenset(lists["block_alert_codes"]),
+        why={key: {c: w for c, w in codes.items() if w} for key, codes in lists.items()},
     )
 
 
@@ -254,9 +262,28 @@ def _strings(key: str, value: object) -> list[str]:
     return [str(v) for v in value]
 
 
-def _codes(section: str, key: str, table: dict[str, object]) -> frozenset[int]:
-    full_key = f"{section}.{key}"
-    return frozenset(_expand(full_key, _strings(full_key, table.get(key, []))))
+def _code_list(key: str, value: object) -> dict[int, str]:
+    """A list of codes, each '0x0062' or { code = '0x0062', why = 'clock set: ...' }: every
+    code it covers, with its `why` ('' when none)."""
+    if not isinstance(value, list):
+        raise ProfileError(key, "a list of codes")
+    codes: dict[int, str] = {}
+    for item in value:
+        text, why = _code_item(key, item)
+        codes.update(dict.fromkeys(_expand(key, [text]), why))
+    return codes
+
+
+def _code_item(key: str, item: object) -> tuple[str, str]:
+    if isinstance(item, str):
+        return item, ""
+    entry = "{ code = '0x0062', why = 'clock set: hub management' }"
+    if not isinstance(item, dict) or set(item) - {"code", "why"} or "code" not in item:
+        raise ProfileError(key, f"codes as strings or tables like {entry}, got {item!r}")
+    code, why = item["code"], item.get("why", "")
+    if not isinstance(code, str) or not isinstance(why, str) or not why.isprintable():
+        raise ProfileError(key, f"code and why as one-line strings, like {entry}")
+    return code, why
 
 
 _CODE_ITEM = re.compile(r"(0[xX][0-9A-Fa-f]{1,4})(?:-(0[xX][0-9A-Fa-f]{1,4}))?")

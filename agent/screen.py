@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from agent.progress import Progress, bar
-from agent.view import LiveView
+from agent.view import HEADER, LiveView
 from gbcs.codes import Category
 
 HOME = "\033[H"
@@ -93,7 +93,7 @@ def render(
         f" {counters.get('malformed', 0)} malformed; commands "
         + (", ".join(f"{k} {v}" for k, v in sorted(commands.items())) or "none")
     )
-    lines += ["", "last decisions and events"]
+    lines += ["", "last decisions and events", f"  {HEADER}"]
     lines += [f"  {line}" for line in recent] or ["  (none yet)"]
     if progress is not None:
         fraction, text = progress
@@ -102,7 +102,10 @@ def render(
 
 
 class ScreenView(LiveView):
-    """A LiveView whose lines go into a 'last N' list on a redrawn screen, not down the page."""
+    """A LiveView whose lines go into a 'last N' list on a redrawn screen, not down the page.
+    The header row is drawn by `render`, above the list, not into it."""
+
+    header_every = 0
 
     def __init__(
         self,

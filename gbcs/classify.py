@@ -5,11 +5,13 @@ Rules:
 * Commands and responses take the category of their message code (gbcs/codes.py).
 * Alerts are classified by their alert code first: a firmware, security (including tamper) or
   safety alert code puts the alert in that category whatever message code carries it.
-* A future-dated outcome alert in DLMS or GBZ form (0x00CC, 0x00CD) then takes the category of
-  the command it reports on, read from its body (gbcs/alert_details.py): it is signed, but an
-  alert that a tariff or prepayment command was executed is tariff or prepayment data, and must
-  not pass as a critical alert in restricted mode (docs/gbcs-notes.md 7.3). If the body does not
-  name a known command, or the alert code is not 0x8F66/0x8F67, it is `unknown`.
+* A future-dated outcome alert in DLMS or GBZ form (0x00CC, 0x00CD, alert 0x8F66 actioned or
+  0x8F67 not actioned) is a `critical_alert`: it is a signed critical alert whose content is an
+  outcome (this command, with this counter, was or was not executed at its date), not consumption
+  or billing data (docs/gbcs-notes.md 7.3). Its body must be readable and must name a known
+  command (gbcs/alert_details.py); if it does not, or the alert code is not 0x8F66/0x8F67, the
+  alert is `unknown`. `reported_command_category` still gives the category of the command it
+  reports on, for the log and the live view, never for the decision.
 * Failing that, a use-case-specific alert message code gives its category (ECS80 is safety, CCS08
   firmware). What is left is `critical_alert` when signed or sent under a critical alert message
   code (0x1000, ECS68, ...), else `prepayment` for credit alerts and `alert` for the rest.
@@ -58,7 +60,8 @@ def classify(frame: Frame) -> Category:
     if alert.category in PASSING_CLASSES:
         return alert.category
     if frame.message_code in REPORTING_ON_A_COMMAND:
-        return reported_command_category(frame)
+        readable = reported_command_category(frame) is not _UNKNOWN
+        return _CRITICAL_ALERT if readable else _UNKNOWN
     if info.category in PASSING_CLASSES:
         return info.category
     if frame.signature is not None or info.category is _CRITICAL_ALERT:

@@ -8,7 +8,7 @@ import pytest
 from reference_data import GBCS_CODE_TABLES, MESSAGE_CODES_HEADING, gbcs_examples
 
 from gbcs import payloads, signature
-from gbcs.classify import classify
+from gbcs.classify import classify, reported_command_category
 from gbcs.codes import (
     ALERT_CODES,
     ALERT_MESSAGE_CODES,
@@ -247,9 +247,11 @@ def test_reference_frames_classify() -> None:
         assert isinstance(category, Category)
         assert category is not Category.UNKNOWN, ex["use_case"]
         if f.cra is Cra.ALERT and f.message_code in (0x00CC, 0x00CD):
-            # Future-dated outcomes take the category of the command they report on: in the
-            # reference these are GCS01a/GCS01b tariff commands, so tariff, not critical_alert.
-            assert category is Category.TARIFF, ex["use_case"]
+            # Future-dated outcomes are critical alerts whatever they report on: in the reference
+            # they report on GCS01a/GCS01b tariff commands, and still carry an outcome, not tariff
+            # data (docs/gbcs-notes.md 7.3).
+            assert reported_command_category(f) is Category.TARIFF, ex["use_case"]
+            assert category is Category.CRITICAL_ALERT, ex["use_case"]
         elif f.cra is Cra.ALERT and f.critical:
             assert category in PASSING | {Category.CRITICAL_ALERT}, ex["use_case"]
         seen[ex["use_case"]] = category
@@ -261,7 +263,8 @@ def test_reference_frames_classify() -> None:
     assert by_code["0x0029"] is Category.READ
 
 
-# -- future-dated outcome alerts take the category of the command they report on (gbcs-notes.md 7.3)
+# -- future-dated outcome alerts are critical alerts; the command they report on only has to be
+# -- readable and known (gbcs-notes.md 7.3)
 
 
 def future_dated(form: str, alert_code: int, reported: int) -> Frame:
@@ -287,13 +290,17 @@ def future_dated(form: str, alert_code: int, reported: int) -> Frame:
         (0x1000, Category.UNKNOWN),  # an alert's code is not a command
     ],
 )
-def test_future_dated_outcome_takes_the_reported_commands_category(
+def test_future_dated_outcome_is_a_critical_alert_whatever_it_reports_on(
     form: str, alert_code: int, reported: int, expected: Category
 ) -> None:
     f = future_dated(form, alert_code, reported)
     assert f.critical
     assert f.alert_detail is not None
-    assert classify(f) is expected
+    assert reported_command_category(f) is expected
+    # The outcome of a tariff, prepayment or config command is an outcome, not tariff data: it is
+    # a critical alert. Only a body naming no known command fails closed.
+    readable = expected is not Category.UNKNOWN
+    assert classify(f) is (Category.CRITICAL_ALERT if readable else Category.UNKNOWN)
 
 
 @pytest.mark.parametrize("form", ["dlms", "gbz"])

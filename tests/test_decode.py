@@ -60,11 +60,11 @@ def test_decision_follows_the_shipped_restricted_profile(
         "ECS17d_4.1.2_SINGLE_SUCCESS_RESPONSE_GBCS.HEX": ("read", "block"),
         "GCA-ZigBee_NA_8F30_ALERT_GBCS.HEX": ("security", "forward"),
         "ECS80_NA_8F36_ALERT_GBCS.HEX": ("safety", "forward"),
-        # Signed, but reports that a GCS01b tariff command ran: tariff, blocked
-        # (docs/gbcs-notes.md 7.3).
+        # A signed critical alert reporting that a GCS01b tariff command ran: an outcome, not
+        # tariff data, so it goes up (docs/gbcs-notes.md 7.3).
         "GCS01b_1.2.1_8F66_FUTURE_DATED_BLOCK_SUCCESS_ALERT_PUBLISH_PRICE_MATRIX_GBCS.HEX": (
-            "tariff",
-            "block",
+            "critical_alert",
+            "forward",
         ),
     }
     for source, (category, action) in cases.items():

@@ -126,6 +126,13 @@ async def test_full_mode_forwards_every_frame_unchanged(tmp_path: Path, broker: 
     assert [r["status"] for r in results] == ["delivered"] * len(SUPPLIER_COMMANDS)
 
 
+def outcome_of(message_code: int, command_counter: int) -> bytes:
+    """The DLMS body tail of a 0x00CC future-dated outcome alert: the command it reports on."""
+    descriptor = b"\x00\x01" + bytes([0, 0, 96, 1, 0, 255]) + b"\x02"
+    body = message_code.to_bytes(2, "big") + command_counter.to_bytes(8, "big") + descriptor
+    return b"\x09" + bytes([len(body)]) + body
+
+
 async def test_restricted_mode_forwards_exactly_the_allowed_set(
     tmp_path: Path, broker: Broker
 ) -> None:
@@ -142,6 +149,11 @@ async def test_restricted_mode_forwards_exactly_the_allowed_set(
         for code in (0x0027, 0x0019):
             late = lab.supplier.command(lab.esme.eui64, LabCommand(code, critical=code == 0x0019))
             lab.esme.send_gbcs(lab.esme.response_to(parse_frame(late)))
+        # A future-dated outcome alert reporting that a tariff command ran: a critical alert
+        # carrying an outcome, not tariff data, so it goes up (docs/restricted-profile.md).
+        outcome = lab.esme.raise_alert(
+            0x8F66, message_code=0x00CC, critical=True, extra=outcome_of(0x0019, 41)
+        )
         # A malformed frame is counted and dropped; HAN-local IHD traffic never goes up.
         lab.esme.send_gbcs(b"\xdf\x09\x07" + bytes(40))
         lab.ihd.read_time()
@@ -174,7 +186,12 @@ async def test_restricted_mode_forwards_exactly_the_allowed_set(
         if a.alert_code in RESTRICTED_ALERTS_FORWARDED
     }
     want.add(("alert", 0x1000, 0x8F3D))
+    want.add(("alert", 0x00CC, 0x8F66))
     assert got == want
+    [(outcome_topic, _)] = [
+        (t, e) for t, e in ups(rec) if base64.b64decode(str(e["frame"])) == outcome
+    ]
+    assert outcome_topic == "critical_alert"
     assert ("alert", 0x0061, 0x8F0A) not in got, "the billing-data critical alert stays home"
     assert counters.malformed == 1
     # Health tells a choice from a fault: mode and reason beside radio and device states.

@@ -273,7 +273,7 @@ def test_the_installed_hub_runs_every_command_outside_the_checkout(
     capture = tmp_path / "capture.hex"
     capture.write_text(f"down {FRAME}\n")
     table = han_agent("replay", str(capture)).stdout
-    assert table.startswith("mode restricted, profile gb-restricted-default v1\n"), table
+    assert table.startswith("mode restricted, profile gb-restricted-default v2\n"), table
 
     # The shipped lab config (and its TEST trust, which conformance switches modes with).
     report = han_agent(

@@ -111,7 +111,7 @@ def assert_blocked_by_choice(decision: Decision) -> None:
 
 def test_shipped_profile_reads() -> None:
     assert PROFILE.name == "gb-restricted-default"
-    assert PROFILE.version == 1
+    assert PROFILE.version == 2
     assert PROFILE.digest == hashlib.sha256(PROFILE_TEXT.encode()).hexdigest()
     assert PROFILE.allow_responses_to_allowed_commands is True
     assert PROFILE.upstream.allow_categories == {
@@ -636,35 +636,49 @@ def test_profile_codes_accept_either_case_and_short_hex() -> None:
 @pytest.mark.parametrize(
     ("reported", "forwarded"),
     [
-        (0x0019, False),  # ECS01a tariff: tariff data the consumer refused
-        (0x006B, False),  # GCS01a tariff
-        (0x001B, False),  # ECS03 payment mode: prepayment
-        (0x0053, False),  # ECS46a ALCS labels: configuration
-        (0x004F, True),  # ECS42 enable supply: safety
-        (0x0012, True),  # CS06 activate firmware: firmware
-        (0x7777, False),  # unknown: fail closed
+        (0x0019, True),  # ECS01a tariff: the outcome of a tariff command, not tariff data
+        (0x006B, True),  # GCS01a tariff
+        (0x001B, True),  # ECS03 payment mode
+        (0x0053, True),  # ECS46a ALCS labels
+        (0x004F, True),  # ECS42 enable supply
+        (0x0012, True),  # CS06 activate firmware
+        (0x7777, False),  # names no known command: fail closed
     ],
     ids=hexid,
 )
 @pytest.mark.parametrize("form", ["dlms", "gbz"])
-def test_future_dated_outcome_alert_is_decided_by_the_reported_command(
-    reported: int, forwarded: bool, form: str
+@pytest.mark.parametrize("alert_code", [0x8F66, 0x8F67])
+def test_future_dated_outcome_alert_goes_up_as_a_critical_alert(
+    reported: int, forwarded: bool, form: str, alert_code: int
 ) -> None:
     if form == "dlms":
         code = 0x00CC
-        body = payloads.dlms_future_dated_alert(1, 0x8F66, WHEN, reported, 42)
+        body = payloads.dlms_future_dated_alert(1, alert_code, WHEN, reported, 42)
     else:
         code = 0x00CD
-        body = payloads.gbz_future_dated_alert(0x8F66, WHEN, reported, 42)
+        body = payloads.gbz_future_dated_alert(alert_code, WHEN, reported, 42)
     frame = make(Cra.ALERT, code, signed=True, payload=body)
     assert frame.critical
     decision = up(frame)
-    assert decision.category is not Category.CRITICAL_ALERT
     if forwarded:
+        assert decision.category is Category.CRITICAL_ALERT
         assert_forwarded(decision)
     else:
+        assert decision.category is Category.UNKNOWN
         assert_blocked_by_choice(decision)
     assert up(frame, Mode.FULL).forwarded  # full mode still forwards every one of them
+
+
+def test_a_profile_can_still_hold_back_outcome_alerts_by_alert_code() -> None:
+    # The rule is the profile's: a lab that wants outcome alerts held back names their alert code.
+    profile = parse_profile(
+        edit('block_alert_codes = ["0x8F0A"]', 'block_alert_codes = ["0x8F66"]')
+    )
+    body = payloads.gbz_future_dated_alert(0x8F66, WHEN, 0x0019, 42)
+    frame = make(Cra.ALERT, 0x00CD, signed=True, payload=body)
+    decision = decide(frame, classify(frame), Mode.RESTRICTED, Direction.UPSTREAM, profile)
+    assert_blocked_by_choice(decision)
+    assert decision.rule == "upstream.block_alert_codes"
 
 
 @pytest.mark.parametrize(
@@ -684,3 +698,46 @@ def test_unknown_profile_key_names_the_nearest(
         parse_profile(MINIMAL.replace(old, new, 1))
     assert info.value.key == key
     assert info.value.expected == f"a known key (did you mean {suggestion!r}?)"
+
+
+# -- a code's `why` names the exception in the decision's reason ---------------------------------
+
+
+def test_exceptions_to_the_category_summary_say_why() -> None:
+    # "Critical alerts go up" and "config is blocked" are the summary; these depart from it.
+    billing = judge(make(Cra.ALERT, 0x0061, BILLING_ALERT, signed=True), Direction.UPSTREAM)
+    assert_blocked_by_choice(billing)
+    assert billing.reason.endswith("billing-data alert held back in restricted mode")
+    clock = judge(make(Cra.COMMAND, 0x0062, signed=True), Direction.DOWNSTREAM)
+    assert_forwarded(clock)
+    assert clock.reason == "clock set: hub management (ECS70)"
+    answer = judge(make(Cra.RESPONSE, 0x0062, signed=True), Direction.UPSTREAM)
+    assert answer.reason.endswith("(clock set: hub management (ECS70))")
+    integrity = judge(make(Cra.ALERT, 0x1001, 0x81B0), Direction.UPSTREAM)
+    assert integrity.reason == "integrity fault: device hardware fault"
+
+
+def test_a_code_without_why_keeps_the_generic_reason() -> None:
+    profile = parse_profile(
+        edit('block_alert_codes = ["0x8F0A"]', 'block_alert_codes = ["0x8F0A"]')
+    )
+    frame = make(Cra.ALERT, 0x0061, BILLING_ALERT, signed=True)
+    decision = decide(frame, classify(frame), Mode.RESTRICTED, Direction.UPSTREAM, profile)
+    assert decision.reason.endswith("alert 0x8F0A is excluded")
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        '{ code = "0x8F0A", reason = "x" }',  # unknown key
+        '{ why = "x" }',  # no code
+        '{ code = 0x8F0A, why = "x" }',  # code not a string
+        '{ code = "0x8F0A", why = "two\\nlines" }',  # not one line
+        '{ code = "8F0A", why = "x" }',  # not a code
+        "3",
+    ],
+)
+def test_a_bad_code_entry_names_its_key(item: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        parse_profile(edit('block_alert_codes = ["0x8F0A"]', f"block_alert_codes = [{item}]"))
+    assert info.value.key == "upstream.block_alert_codes"

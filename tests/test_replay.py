@@ -214,7 +214,7 @@ def test_capture_forms_table_totals_and_csv(tmp_path: Path) -> None:
 
     table = cli("replay", str(capture), "--mode", "full")
     assert table.returncode == 0, table.stderr
-    assert table.stdout.startswith("mode full, profile gb-restricted-default v1\n")
+    assert table.stdout.startswith("mode full, profile gb-restricted-default v2\n")
     assert "  read            forwarded     2  blocked     0" in table.stdout
     assert "  prepayment      forwarded     1  blocked     0" in table.stdout
     assert "  all             forwarded     3  blocked     0  malformed 1" in table.stdout

@@ -160,3 +160,36 @@ def test_run_on_a_terminal_redraws_until_stopped(tmp_path: Path, broker: Broker)
     last = text.split(screen.HOME)[-1]
     assert "mode RESTRICTED" in last and ESME in last and "FORWARDED" in last
     assert text.rstrip().endswith("stopping")  # after the screen, plain lines again
+
+
+def test_plain_view_is_a_table_under_a_header_that_names_the_exceptions() -> None:
+    import io
+
+    from test_policy import PROFILE, make
+
+    from agent.consent import Mode
+    from agent.policy import Direction, decide
+    from agent.view import HEADER, LiveView
+    from gbcs.classify import classify
+    from gbcs.frame import Cra
+
+    stream = io.StringIO()
+    view = LiveView(stream, color=False)
+    view.header_every = 3
+    billing = make(Cra.ALERT, 0x0061, 0x8F0A, signed=True)
+    clock = make(Cra.COMMAND, 0x0062, signed=True)
+    device = bytes.fromhex(ESME)
+    for frame, direction in [(billing, Direction.UPSTREAM), (clock, Direction.DOWNSTREAM)] * 2:
+        decision = decide(frame, classify(frame), Mode.RESTRICTED, direction, PROFILE)
+        view.decision(direction, device, frame, decision)
+    lines = stream.getvalue().splitlines()
+    assert [line == HEADER for line in lines] == [True, False, False, False, True, False]
+    billing_row, clock_row = lines[1], lines[2]
+    # Every column starts where its header says.
+    for name, value in [("category", "critical_alert"), ("alert", "0x8F0A"), ("use", "ECS68")]:
+        assert billing_row.index(value) == HEADER.index(name), name
+    assert clock_row.index("config") == HEADER.index("category")
+    assert billing_row.endswith(
+        "BLOCKED   restricted by consumer choice: billing-data alert held back in restricted mode"
+    )
+    assert clock_row.endswith("FORWARDED clock set: hub management (ECS70)")
