@@ -27,6 +27,7 @@ PROFILE = DATA / "restricted-profile.toml"
 LAB_CONFIG = DATA / "lab-virtual.toml"
 LAB_TEST_KEY = DATA / "lab" / "TEST-ONLY-lab-supplier.key.pem"
 SCENARIOS = DATA / "scenarios"
+CONFORMANCE_CASES = DATA / "conformance" / "cases.toml"
 
 
 def scenario_names() -> list[str]:

@@ -56,6 +56,8 @@ def test_the_shipped_data_is_the_repositorys_config() -> None:
         p.stem for p in (ROOT / "config/scenarios").glob("*.toml")
     )
     assert shipped.LAB_TEST_KEY.is_file() and shipped.LAB_CONFIG.is_file()
+    assert shipped.CONFORMANCE_CASES == shipped.DATA / "conformance/cases.toml"
+    assert shipped.CONFORMANCE_CASES.is_file()
 
 
 HEAVY = ("zigpy", "bellows", "aiomqtt")
