@@ -353,3 +353,48 @@ def test_capture_file_in_no_directory_is_a_config_error(tmp_path: Path, broker: 
         f"config error: {config}: [capture] file: a file in an existing directory, "
         f"got {str(tmp_path / 'nope' / 'x.pcapng')!r}"
     )
+
+
+async def test_a_gas_meters_get_put_and_queued_command_in_the_capture(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """A GSME's tunnel carries a header (GET, GET-RESPONSE, PUT): the capture notes a GET as
+    HAN-local, and gives the queued command and the PUT answer the hub's decisions."""
+    from test_gsme_e2e import GSME, READ_FIRMWARE, joined_gsme, until
+
+    capture_file = tmp_path / "gas.pcapng"
+    config = load_config(
+        write_config(tmp_path, broker, extra=f'[capture]\nfile = "{capture_file}"')
+    )
+    async with running_hub(config) as (hub, lab):
+        gsme = await joined_gsme(hub)
+        command = lab.supplier.command(GSME, READ_FIRMWARE)
+        assert (await hub.command_from_wan("g-1", GSME, command)).status == "queued"
+        gsme.poll()  # GET; the hub answers GET-RESPONSE with the command; the GSME PUTs its answer
+        await until(lambda: len(gsme.sent) == 1, "the GSME's answer")
+        gsme.poll()  # nothing left: an empty GET-RESPONSE
+        await until(lambda: len(gsme.get_responses) == 2, "the second GET-RESPONSE")
+        answer = gsme.sent[0]
+    capture = pcapng.read(capture_file.read_bytes())
+    gas = [
+        (p.direction, zigbee_frame.transfer_data(h.cluster, h.payload), p.comments[0])
+        for p in capture.packets
+        if (h := zigbee_frame.parse(p.data)).source_eui64 == GSME or h.destination_eui64 == GSME
+    ]
+    data = [(d, t.data, c) for d, t, c in gas if t is not None]
+    inbound, outbound = pcapng.PacketDirection.INBOUND, pcapng.PacketDirection.OUTBOUND
+    assert [(d, payload[:1]) for d, payload, _ in data] == [
+        (inbound, b"\x01"),  # GET
+        (outbound, b"\x02"),  # GET-RESPONSE with the command
+        (inbound, b"\x03"),  # PUT with the answer
+        (inbound, b"\x01"),  # GET
+        (outbound, b"\x02"),  # GET-RESPONSE, empty
+    ]
+    notes = [c for _, _, c in data]
+    assert notes[0] == notes[3] == "GSME GET: asks the hub for queued commands (HAN-local)"
+    assert data[1][1] == b"\x02\x00" + command
+    assert notes[1].startswith("GBCS down to 00DB1234567890C7: command 0x0059 ECS52, firmware: ")
+    assert data[2][1] == b"\x03" + answer
+    assert notes[2].startswith("GBCS up from 00DB1234567890C7: response 0x0059 ECS52, firmware: ")
+    assert "FORWARDED in restricted mode" in notes[1] and "FORWARDED" in notes[2]
+    assert notes[4] == "GSME GET-RESPONSE: nothing to deliver, 0 queued (HAN-local)"
