@@ -134,6 +134,7 @@ class Config:
     devices: tuple[DeviceLogEntry, ...] = ()
     gsme: GsmeConfig = field(default_factory=GsmeConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    capture_file: Path | None = None  # the HAN capture (pcapng); None: off
 
     @property
     def topic_base(self) -> str:
@@ -299,6 +300,9 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "enabled": Key(BOOL, False, "true or false"),
         "discovery_prefix": Key(STR, "homeassistant", "a topic prefix", _topic),
     },
+    "capture": {
+        "file": Key(STR, "", "a pcapng file path for the HAN capture, or '' (off)"),
+    },
     "log": {
         "level": Key(
             STR,
@@ -375,9 +379,11 @@ def load_config(
     state_dir: str | None = None,
     hub_id: str | None = None,
     mqtt: dict[str, str] | None = None,
+    capture: str | None = None,
 ) -> Config:
     """Read and check the config file; command-line overrides are checked like file values.
-    `mqtt` replaces keys of the [mqtt] table (paths in it absolute: they are not the file's)."""
+    `mqtt` replaces keys of the [mqtt] table (paths in it absolute: they are not the file's);
+    `capture` sets [capture] file (relative to the working directory)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -398,6 +404,8 @@ def load_config(
         data.setdefault("state", {})["dir"] = str(Path(state_dir).resolve())
     if hub_id is not None:
         data["hub_id"] = hub_id
+    if capture is not None:
+        data.setdefault("capture", {})["file"] = str(Path(capture).resolve()) if capture else ""
     values = validate(path, data)
     base = path.resolve().parent
     radio = values["radio"]
@@ -458,7 +466,21 @@ def load_config(
         ),
         raw=values,
         devices=parse_device_log(values["devices"]),
+        capture_file=_capture_file(path, base, values["capture"]["file"]),
     )
+
+
+def _capture_file(path: Path, base: Path, value: str) -> Path | None:
+    """[capture] file: off when empty; else a file (not a directory) in an existing directory.
+    Whether it can be written is found when the hub opens it (agent/hub.py), as for the state."""
+    if not value:
+        return None
+    file = base / value
+    if file.is_dir() or not file.parent.is_dir():
+        raise ConfigError(
+            path, "[capture] file", f"a file in an existing directory, got {str(file)!r}"
+        )
+    return file
 
 
 def _mqtt_settings(path: Path, base: Path, mqtt: dict[str, Any]) -> MqttSettings:

@@ -37,6 +37,7 @@ from agent.consent_service import open_consent
 from agent.firmware import MAX_REQUEST_BYTES as MAX_FIRMWARE_REQUEST_BYTES
 from agent.firmware import FirmwareService
 from agent.gsme import GsmeServer, Queued, QueueFull
+from agent.han_capture import HanCapture
 from agent.health import Health
 from agent.homeassistant import Discovery
 from agent.hub_alerts import HubAlerts
@@ -219,6 +220,8 @@ class Hub:
         self._stopping = False
         self._stopped_tasks: dict[str, str] = {}  # long-lived task -> why it ended unasked
         self.health.add_check("tasks", self._tasks_check)
+        self.capture = open_capture(config)  # the HAN as pcapng, when asked for
+        self.health.add_section("capture", self.capture.stats)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -265,6 +268,7 @@ class Hub:
         await self.gsme.close()
         await self.radio.stop()
         self._handle_arrived()  # frames off the air before the radio stopped are accepted
+        await self.capture.close()
         with contextlib.suppress(Exception):
             await self.outbox.flush()
         await self.uplink.close()
@@ -331,6 +335,7 @@ class Hub:
             self.router.start()
         else:
             self.router.rebind(app)
+        app.packet_tap = self.capture  # hal/se_profile.py: every packet, either way
         self.joins.radio_up()
         self._spawn(backup_now(app, self.config.state_dir, "radio-up"))
         self.event(f"radio {self.config.radio.type} up")
@@ -540,11 +545,13 @@ class Hub:
                 else f"{len(data)} bytes, unreadable at byte {exc.offset}"
             )
             LOGGER.warning("dropped a malformed frame from %s: %s", device.hex().upper(), why)
+            self.capture.malformed(device, data, why)
             if self.view is not None:
                 self.view.malformed(device, str(exc))
             return
         category = classify(frame)
         decision = decide(frame, category, mode, Direction.UPSTREAM, self.profile)
+        self.capture.decided(Direction.UPSTREAM, device, frame, decision, mode)
         name = category.value
         if decision.forwarded:
             envelope_id, payload = envelope.upstream_envelope(
@@ -662,6 +669,7 @@ class Hub:
             )
         category = classify(frame)
         decision = decide(frame, category, self.consent.mode, Direction.DOWNSTREAM, self.profile)
+        self.capture.decided(Direction.DOWNSTREAM, device, frame, decision, self.consent.mode)
         if self.view is not None:
             self.view.decision(Direction.DOWNSTREAM, device, frame, decision)
         if not decision.forwarded:
@@ -766,6 +774,18 @@ def _request_id_of(request: dict[str, object] | None) -> str:
         with contextlib.suppress(RequestError):
             return wan_input.request_id(request.get("id"))
     return ""
+
+
+def open_capture(config: Config) -> HanCapture:
+    """The HAN capture `[capture] file` asks for (off when it is empty)."""
+    capture = HanCapture(config.capture_file, f"han-agent {VERSION}")
+    try:
+        capture.open()
+    except OSError as exc:
+        raise ConfigError(
+            config.path, "[capture] file", f"a file the hub can write ({exc.strerror or exc})"
+        ) from None
+    return capture
 
 
 def radio_settings(config: Config) -> RadioSettings:

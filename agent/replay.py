@@ -1,22 +1,34 @@
 """Replay of captured GBCS traffic: what the hub would decide for each frame, without a radio.
 
-A capture is text, one frame a line, in either of two forms (they may be mixed):
+A capture is either the pcapng file `han-agent run --capture` writes, or text, one frame a line,
+in any of these forms (they may be mixed; each line is recognised on its own):
 
+* `mosquitto_sub -v` output: the topic, a space, then the payload. An `up/<category>` envelope
+  or a `down/gbcs` request gives its frame (base64 `frame`), with the direction the topic says,
+  the envelope's `device` and `received_at`. Messages that carry no frame (`bridge/state`,
+  `health`, `down/result`, ...) are skipped.
+* a JSON object: `{"frame": ..., "time": ..., "direction": ..., "device": ...}`, where `frame`
+  is hex or base64. The hub's own `up/<category>` envelope is such an object (base64 frame,
+  `device`, `received_at`), so what a WAN consumer recorded can be replayed as it is; an object
+  without `frame` is skipped.
 * hex, optionally preceded by a time and a direction: `[TIME] [up|down] HEX`. TIME is any
   token with a character hex never has (`2026-11-28T10:00:00Z`, `10:00:01`, `12.5`); direction
   is `up`/`upstream` (HAN -> WAN) or `down`/`downstream` (WAN -> HAN). Spaces between hex bytes
   are allowed, as in `han-agent decode`.
-* a JSON object: `{"frame": ..., "time": ..., "direction": ..., "device": ...}`, where `frame`
-  is hex or base64. The hub's own `up/<category>` envelope is such an object (base64 frame,
-  `device`, `received_at`), so what a WAN consumer recorded can be replayed as it is.
 
-Blank lines and lines starting with `#` are skipped. Without a direction, the frame's CRA flag
-says it (commands down, responses and alerts up), as in the live hub. With one, the policy is
-asked for that direction, so a command captured coming *up* is judged as the live hub would
-judge it: blocked, wrong way.
+Blank lines and lines starting with `#` are skipped. A line in none of the forms becomes an
+unreadable frame in the output (decode's error for it); an input in which no line holds a frame
+is refused as a whole (`NoFrames`). In a pcapng capture, every Tunneling TransferData that carries
+a GBCS message is a frame, its direction from the packet's (the hub received it: up; sent it:
+down) and its device from the frame's 64-bit NWK address.
+
+Without a direction, the frame's CRA flag says it (commands down, responses and alerts up), as
+in the live hub. With one, the policy is asked for that direction, so a command captured coming
+*up* is judged as the live hub would judge it: blocked, wrong way.
 
 Each frame becomes the object `han-agent decode` prints for it (agent.commands.decode.describe,
-the same classify and decide the hub runs), plus `line`, `time` and `device`.
+the same classify and decide the hub runs), plus `line` (the line, or the packet number in a
+pcapng file), `time` and `device`.
 """
 
 from __future__ import annotations
@@ -29,9 +41,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent import pcapng, zigbee_frame
 from agent.commands.decode import decode_line
 from agent.consent import Mode
+from agent.envelope import iso_utc_ms
 from agent.policy import Direction, Profile
+from gbcs.frame import FrameError
+from gbcs.tunnel import parse_tunnel_data
 
 DIRECTIONS = {
     "up": Direction.UPSTREAM,
@@ -40,6 +56,15 @@ DIRECTIONS = {
     "downstream": Direction.DOWNSTREAM,
 }
 HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+FORMATS = (
+    'mosquitto_sub -v lines (TOPIC {envelope}), JSON envelopes ({"frame": ...}), '
+    "hex lines ([TIME] [up|down] HEX) and pcapng from han-agent run --capture"
+)
+LINKTYPE_IEEE802_15_4_WITHFCS = 195
+
+
+class NoFrames(ValueError):
+    """Not one frame in the whole input: it is not a capture replay reads."""
 
 
 class CaptureError(ValueError):
@@ -59,16 +84,51 @@ class CapturedFrame:
     direction: Direction | None = None
     device: str | None = None
 
+    @property
+    def is_frame(self) -> bool:
+        """Bytes were found (whether they are readable GBCS is replay's to say)."""
+        return bool(self.hex) and set(self.hex) <= HEX_CHARS and len(self.hex) % 2 == 0
+
 
 def read_capture(lines: Iterable[str]) -> Iterator[CapturedFrame]:
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text or text.startswith("#"):
             continue
-        if text.startswith("{"):
-            yield _json_line(number, text)
-        else:
-            yield _text_line(number, text)
+        captured = _line(number, text)
+        if captured is not None:
+            yield captured
+
+
+def _line(number: int, text: str) -> CapturedFrame | None:
+    """The frame of one line, or None for a line that carries none (a `bridge/state`...)."""
+    if text.startswith("{"):
+        return _json_line(number, text)
+    topic, _, payload = text.partition(" ")
+    payload = payload.strip()
+    if "/" in topic and payload.startswith("{"):
+        return _mqtt_line(number, topic, payload)
+    captured = _text_line(number, text)
+    if "/" in topic and not captured.is_frame:
+        return None  # mosquitto_sub -v of a message that is not JSON (`bridge/state online`)
+    return captured
+
+
+def _mqtt_line(number: int, topic: str, payload: str) -> CapturedFrame | None:
+    """`mosquitto_sub -v`: the topic says the direction; the payload is the hub's envelope
+    (`up/<category>`) or a WAN request (`down/gbcs`), or a message with no frame."""
+    try:
+        obj = json.loads(payload)
+    except json.JSONDecodeError:
+        return None  # a payload that only starts like JSON: not one of the hub's frames
+    if not isinstance(obj, dict) or "frame" not in obj:
+        return None
+    levels = topic.split("/")
+    if "up" in levels[:-1]:
+        obj.setdefault("direction", "up")
+    elif levels[-2:] == ["down", "gbcs"]:
+        obj.setdefault("direction", "down")
+    return _json_object(number, obj)
 
 
 def _text_line(number: int, text: str) -> CapturedFrame:
@@ -87,11 +147,17 @@ def _text_line(number: int, text: str) -> CapturedFrame:
     return CapturedFrame(number, "".join(tokens), time, direction)
 
 
-def _json_line(number: int, text: str) -> CapturedFrame:
+def _json_line(number: int, text: str) -> CapturedFrame | None:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CaptureError(number, f"not JSON: {exc.msg}") from None
+    if isinstance(obj, dict) and "frame" not in obj:
+        return None  # another message of the hub's (a down/result, health...): no frame
+    return _json_object(number, obj)
+
+
+def _json_object(number: int, obj: Any) -> CapturedFrame:
     if not isinstance(obj, dict) or not isinstance(obj.get("frame"), str):
         raise CaptureError(number, "a JSON line needs a string 'frame' (hex or base64)")
     frame = obj["frame"].strip()
@@ -112,6 +178,55 @@ def _json_line(number: int, text: str) -> CapturedFrame:
         None if direction is None else DIRECTIONS[str(direction).lower()],
         None if device is None else str(device).upper(),
     )
+
+
+def read_pcapng_capture(data: bytes) -> Iterator[CapturedFrame]:
+    """The GBCS messages of the Tunneling TransferData packets of a pcapng HAN capture.
+
+    Raises pcapng.PcapngError for a file that is not readable pcapng. Packets on another link
+    type, and frames that are not the hub's unsecured 802.15.4 frames (a sniffer's capture with
+    NWK security on), are not frames here.
+    """
+    for number, packet in enumerate(pcapng.read(data).packets, start=1):
+        frame = packet.data
+        if packet.interface.link_type == LINKTYPE_IEEE802_15_4_WITHFCS:
+            frame = frame[:-2]
+        elif packet.interface.link_type != pcapng.LINKTYPE_IEEE802_15_4_NOFCS:
+            continue
+        try:
+            han = zigbee_frame.parse(frame)
+        except zigbee_frame.FrameError:
+            continue
+        transfer = zigbee_frame.transfer_data(han.cluster, han.payload)
+        if transfer is None:
+            continue
+        try:
+            if not parse_tunnel_data(transfer.data).message:
+                continue  # a GSME's GET, or a GET-RESPONSE with nothing in it
+        except FrameError:
+            pass  # not GBCS: replay says so, as the hub did
+        if packet.direction is pcapng.PacketDirection.UNKNOWN:
+            direction = None
+            device = None
+        else:
+            up = packet.direction is pcapng.PacketDirection.INBOUND
+            direction = Direction.UPSTREAM if up else Direction.DOWNSTREAM
+            device = han.source_eui64 if up else han.destination_eui64
+        yield CapturedFrame(
+            number,
+            transfer.data.hex(),
+            None if packet.timestamp_ns is None else iso_utc_ms(packet.timestamp_ns),
+            direction,
+            None if device is None else device.hex().upper(),
+        )
+
+
+def frames_of(frames: Iterable[CapturedFrame]) -> list[CapturedFrame]:
+    """All of them; NoFrames when not one of them holds a frame."""
+    found = list(frames)
+    if not any(captured.is_frame for captured in found):
+        raise NoFrames(f"no frame found; replay reads {FORMATS}")
+    return found
 
 
 def replay(

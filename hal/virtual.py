@@ -28,8 +28,8 @@ from hal.sim.base import SimDevice
 LOGGER = logging.getLogger(__name__)
 
 
-class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerApplication):
-    """A coordinator with no hardware."""
+class VirtualAir(zigpy.application.ControllerApplication):
+    """The radio part of `VirtualRadioApp`: the air is the simulated devices."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
@@ -183,6 +183,10 @@ class VirtualRadioApp(SmartEnergyProfileMixin, zigpy.application.ControllerAppli
 
     def _from_device(self, packet: t.ZigbeePacket) -> None:
         asyncio.get_running_loop().call_soon(self.packet_received, packet)
+
+
+class VirtualRadioApp(SmartEnergyProfileMixin, VirtualAir):
+    """A coordinator with no hardware (the mixin first, so it sees every packet either way)."""
 
 
 def _nobody_listening(packet: t.ZigbeePacket) -> None:

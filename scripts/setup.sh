@@ -3,8 +3,18 @@
 # Debian packages (python3-venv, mosquitto, mosquitto-clients, systemd, procps) when missing, then
 # a virtual environment in .venv with the project and its test extra. Safe to run again; it only
 # does what is missing.
+#
+# --test (scripts/test.sh passes it) also installs what only the tests need: tshark, with which
+# tests/test_han_capture.py checks that Wireshark decodes the hub's HAN capture (about 22 MB to
+# download, 130 MB installed on Debian 12, so the lab does not get it unasked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for_tests=false
+case "${1:-}" in
+  --test) for_tests=true ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--test]" >&2; exit 2 ;;
+esac
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -19,6 +29,12 @@ command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 # scripts/check-unit.sh: systemd-analyze, and /bin/kill that the unit's ExecReload names.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -x /bin/kill ] || need+=(procps)
+if $for_tests && ! command -v tshark >/dev/null 2>&1; then
+  need+=(tshark)
+  # Wireshark's package asks whether non-root users may capture; the tests only read files.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" \
+    | $SUDO debconf-set-selections
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

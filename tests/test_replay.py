@@ -21,6 +21,7 @@ from conftest import ROOT, Broker, cli, write_config
 from mqtt_helpers import recording
 from test_e2e import running_hub, ups
 
+from agent import pcapng
 from agent.config import load_config
 from agent.lab import LabCommand
 from gbcs.codes import ALERT_MESSAGE_CODES, MESSAGE_CODES, Category
@@ -236,3 +237,58 @@ def test_bad_capture_lines_are_named(tmp_path: Path) -> None:
     missing = cli("replay", str(tmp_path / "nope.txt"))
     assert missing.returncode == 66
     assert "cannot read" in missing.stderr
+
+
+def test_each_line_is_read_in_its_own_form(tmp_path: Path) -> None:
+    """`mosquitto_sub -v` lines (an up envelope, a down/gbcs request, messages with no frame),
+    a bare envelope, and hex lines, one of them timed with slashes, in one file."""
+    command, response, alert = lab_frames()
+    up = {"frame": base64.b64encode(alert).decode(), "device": "00DB1234567800AA"}
+    down = {"id": "r-1", "device": "00DB1234567800AA", "frame": base64.b64encode(command).decode()}
+    capture = tmp_path / "mixed.txt"
+    capture.write_text(
+        "gbcs-hub/00DB1234567890A2/bridge/state online\n"
+        f"gbcs-hub/00DB1234567890A2/up/prepayment {json.dumps(up)}\n"
+        'gbcs-hub/00DB1234567890A2/down/result {"id":"r-1","status":"blocked"}\n'
+        f"gbcs-hub/00DB1234567890A2/down/gbcs {json.dumps(down)}\n"
+        '{"id":"r-2","status":"delivered","message_code":"0x0027","reason":"x"}\n'
+        f"2026/11/28 up {response.hex()}\n"
+    )
+    result = cli("replay", str(capture), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["line"] for r in reports] == [2, 4, 6], "lines without a frame are skipped"
+    assert [r["decision"]["direction"] for r in reports] == ["upstream", "downstream", "upstream"]
+    assert [r["category"] for r in reports] == ["prepayment", "read", "read"]
+    assert [r["time"] for r in reports] == [None, None, "2026/11/28"]
+    assert reports[1]["device"] == "00DB1234567800AA"
+
+
+def test_an_input_with_no_frame_is_refused_naming_the_forms(tmp_path: Path) -> None:
+    formats = (
+        "no frame found; replay reads mosquitto_sub -v lines (TOPIC {envelope}), JSON envelopes "
+        '({"frame": ...}), hex lines ([TIME] [up|down] HEX) and pcapng from han-agent run --capture'
+    )
+    prose = tmp_path / "notes.txt"
+    prose.write_text("the meter was quiet today\nnothing to see\n")
+    status = tmp_path / "status.txt"  # mosquitto_sub -v of topics that never carry a frame
+    status.write_text('gbcs-hub/X/bridge/state online\ngbcs-hub/X/health {"mode":"full"}\n')
+    empty_pcapng = tmp_path / "empty.pcapng"
+    empty_pcapng.write_bytes(pcapng.section_header("x") + pcapng.interface_description(230, "h"))
+    for source in (prose, status, empty_pcapng):
+        result = cli("replay", str(source))
+        assert result.returncode == 65, (source, result.stdout)
+        assert result.stderr == f"replay: {source}: {formats}\n"
+        assert result.stdout == ""
+    stdin = cli("replay", "-", stdin="hello\n")
+    assert (stdin.returncode, stdin.stderr) == (65, f"replay: -: {formats}\n")
+
+
+def test_a_damaged_pcapng_is_one_line(tmp_path: Path) -> None:
+    damaged = tmp_path / "cut.pcapng"
+    damaged.write_bytes((pcapng.section_header("x") + pcapng.interface_description(230, "h"))[:-6])
+    result = cli("replay", str(damaged))
+    assert result.returncode == 65
+    assert result.stderr == (
+        f"replay: {damaged}: not readable pcapng: byte 40: block length 40 does not fit the file\n"
+    )

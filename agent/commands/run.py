@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--mqtt-url", help="override [mqtt] url, e.g. mqtt://127.0.0.1:1883")
     run.add_argument("--state-dir", help="override [state] dir")
     run.add_argument("--hub-id", help="override hub_id (16 hex digits)")
+    run.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="write every HAN packet to FILE as pcapng (overrides [capture] file; '' for off)",
+    )
     run.add_argument("--quiet", action="store_true", help="no live view, log lines only")
     run.add_argument(
         "--log-format",
@@ -35,7 +40,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _load(args: argparse.Namespace) -> Config:
     config = load_config(
-        args.config, mqtt_url=args.mqtt_url, state_dir=args.state_dir, hub_id=args.hub_id
+        args.config,
+        mqtt_url=args.mqtt_url,
+        state_dir=args.state_dir,
+        hub_id=args.hub_id,
+        capture=args.capture,
     )
     if config.lab.enabled and config.radio.type != "virtual":
         raise ConfigError(config.path, "[lab] enabled", "true only with [radio] type = 'virtual'")
