@@ -45,6 +45,9 @@ HUB_OUTPUT_CLUSTERS = (0x0702, 0x0704, 0x0800)
 # EmberZNet's default fragment window (EMBER_FRAGMENT_WINDOW_SIZE), used when the NCP does not
 # report CONFIG_FRAGMENT_WINDOW_SIZE: one block outstanding at a time.
 DEFAULT_FRAGMENT_WINDOW = 1
+# Relays of a NCP-chosen source route to keep room for when source routing is on (see
+# EzspRadioApp.aps_payload_limit).
+SOURCE_ROUTE_RESERVE = 4
 
 _bellows_uart_connect = bellows.uart.connect
 CONNECT_GRACE = 5.0
@@ -131,10 +134,31 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
         """bellows' send, with unicasts too long for one APS frame sent as fragments."""
         unicast = packet.dst.addr_mode in (zigpy.types.AddrMode.NWK, zigpy.types.AddrMode.IEEE)
         data = packet.data.serialize()
-        if not unicast or len(data) <= unfragmented_limit(packet):
+        if not unicast or len(data) <= self.aps_payload_limit(packet, fragment=False):
             await super().send_packet(packet)
             return
         await self._send_fragmented(packet, data)
+
+    def aps_payload_limit(self, packet: zigpy.types.ZigbeePacket, *, fragment: bool) -> int:
+        """The largest ZCL payload one APS frame (or block) of `packet` carries.
+
+        A route the packet names costs its length; with source routing on and no route named,
+        the NCP may add one from its own table that the host cannot see, so room is kept for
+        SOURCE_ROUTE_RESERVE relays (with APS encryption and fragmentation that leaves 61 bytes
+        a block, the figure GB CHFs use, docs/gbcs-notes.md 5.2). The hub leaves source
+        routing off (zigpy's default), so its NCP adds none.
+        """
+        if packet.source_route:
+            relays = len(packet.source_route)
+        elif self.config[zigpy.config.CONF_SOURCE_ROUTING]:
+            relays = SOURCE_ROUTE_RESERVE
+        else:
+            relays = 0
+        return aps_fragments.max_aps_payload(
+            aps_encryption=zigpy.types.TransmitOptions.APS_Encryption in packet.tx_options,
+            fragment=fragment,
+            relays=relays,
+        )
 
     async def fragment_window(self) -> int:
         """The NCP's CONFIG_FRAGMENT_WINDOW_SIZE (asked once), or EmberZNet's default."""
@@ -171,11 +195,7 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
             nwk = int(device.nwk)
         else:
             nwk = int(packet.dst.address)
-        relays = len(packet.source_route) if packet.source_route else 0
-        encrypted = zigpy.types.TransmitOptions.APS_Encryption in packet.tx_options
-        block_size = aps_fragments.max_aps_payload(
-            aps_encryption=encrypted, fragment=True, relays=relays
-        )
+        block_size = self.aps_payload_limit(packet, fragment=True)
         blocks = aps_fragments.split(data, block_size)  # ValueError: too long to number
         count = len(blocks)
         window = await self.fragment_window()
@@ -212,13 +232,14 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
                     if not done:
                         late = sorted(in_flight.values())[0]
                         raise zigpy.exceptions.DeliveryError(
-                            f"APS fragment {late + 1} of {count} {where}: no messageSentHandler "
-                            f"from the NCP within {timeout} s"
+                            f"APS fragment {late + 1} of {count} not confirmed: no "
+                            f"messageSentHandler from the NCP within {timeout} s ({where})"
                         )
                     for future in done:
                         index = in_flight.pop(future)
                         status, _ = future.result()  # bellows gives an sl_Status here
-                        step = sender.on_sent(index, status == bt.sl_Status.OK, repr(status))
+                        why = getattr(status, "name", str(status))
+                        step = sender.on_sent(index, status == bt.sl_Status.OK, why)
                         if not isinstance(step, aps_fragments.Send) or step.indices:
                             break
             finally:
@@ -253,10 +274,10 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
             status, sequence = await ezsp.send_unicast(
                 nwk=bt.NWK(nwk), aps_frame=frame, message_tag=message_tag, data=block.data
             )
-        if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+        if status != bt.sl_Status.OK:  # bellows' send_unicast gives an sl_Status
             raise zigpy.exceptions.DeliveryError(
-                f"APS fragment {index + 1} of {count} to 0x{nwk:04X} refused by the NCP: "
-                f"{status!r}",
+                f"APS fragment {index + 1} of {count} refused by the NCP: "
+                f"{getattr(status, 'name', status)} (to 0x{nwk:04X})",
                 status,
             )
         if index == 0:
@@ -292,11 +313,3 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
             groupId=bt.uint16_t(0),
             sequence=bt.uint8_t(packet.tsn),
         )
-
-
-def unfragmented_limit(packet: zigpy.types.ZigbeePacket) -> int:
-    """The largest ZCL payload `packet` can carry in one APS frame (hal/aps_fragments.py)."""
-    return aps_fragments.max_aps_payload(
-        aps_encryption=zigpy.types.TransmitOptions.APS_Encryption in packet.tx_options,
-        relays=len(packet.source_route) if packet.source_route else 0,
-    )

@@ -53,6 +53,7 @@ class StandInNcp:
     refusals: list[str] = field(default_factory=list)
     max_in_flight: int = 0
     confirm_delay: float = 0.0  # seconds from sendUnicast to its messageSentHandler
+    hidden_overhead: int = 0  # header bytes the host cannot know of (a route the NCP adds)
     neighbours: dict[bt.EUI64, int] = field(default_factory=dict)  # the NCP's address knowledge
     extended_timeout: dict[bt.EUI64, bool] = field(default_factory=dict)
 
@@ -124,9 +125,12 @@ class StandInNcp:
     def _on_sendUnicast(self, args: list[Any]) -> tuple[list[Any], Callable[[], None] | None]:
         _type, nwk, aps_frame, tag, message = args
         fragment = bool(aps_frame.options & bt.EmberApsOption.APS_OPTION_FRAGMENT)
-        limit = aps_fragments.max_aps_payload(
-            aps_encryption=bool(aps_frame.options & bt.EmberApsOption.APS_OPTION_ENCRYPTION),
-            fragment=fragment,
+        limit = (
+            aps_fragments.max_aps_payload(
+                aps_encryption=bool(aps_frame.options & bt.EmberApsOption.APS_OPTION_ENCRYPTION),
+                fragment=fragment,
+            )
+            - self.hidden_overhead
         )
         ok = bt.sl_Status.OK if self.version >= 14 else bt.EmberStatus.SUCCESS
         if len(message) > limit:

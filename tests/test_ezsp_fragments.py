@@ -15,6 +15,7 @@ from typing import Any
 import bellows.ezsp
 import bellows.types as bt
 import pytest
+import zigpy.config
 import zigpy.endpoint
 import zigpy.exceptions
 import zigpy.types as t
@@ -156,8 +157,9 @@ async def test_a_block_not_delivered_fails_the_command_with_its_number(
     with pytest.raises(zigpy.exceptions.DeliveryError) as failed:
         await transfer(app, signed_command())
     assert str(failed.value).startswith("APS fragment 2 of ")
-    assert "not delivered" in str(failed.value) and "DELIVERY_FAILED" in str(failed.value)
-    assert f"to 0x{METER_NWK:04X}" in str(failed.value)
+    assert str(failed.value).endswith(
+        f"not delivered: ZIGBEE_DELIVERY_FAILED (to 0x{METER_NWK:04X})"
+    )
     # zigpy retries a failed request twice, forcing route discovery; each attempt is a new
     # message (its own APS counter) and stops at the failed block
     assert [u.aps_frame.groupId & 0xFF for u in ncp.unicasts] == [0, 1] * 3
@@ -180,7 +182,9 @@ async def test_a_lost_confirmation_times_out_with_a_reason(
     app = await make_app(tmp_path, ncp)
     with pytest.raises(zigpy.exceptions.DeliveryError, match="APS fragment 3 of ") as failed:
         await transfer(app, signed_command())
-    assert "no messageSentHandler from the NCP within 0.3 s" in str(failed.value)
+    assert "not confirmed: no messageSentHandler from the NCP within 0.3 s (to 0x1A01)" in str(
+        failed.value
+    )
     assert not app._pending_requests
 
 
@@ -215,3 +219,38 @@ async def test_the_stand_in_refuses_an_unfragmented_long_payload(tmp_path: Path)
     with pytest.raises(zigpy.exceptions.DeliveryError, match="MESSAGE_TOO_LONG"):
         await super(EzspRadioApp, app).send_packet(packet)
     assert ncp.refusals == ["150 bytes over the 82-byte APS limit"]
+
+
+async def test_a_block_the_ncp_refuses_fails_the_command_with_the_ncps_status(
+    tmp_path: Path,
+) -> None:
+    ncp = StandInNcp(version=LATEST, hidden_overhead=4)
+    app = await make_app(tmp_path, ncp)
+    with pytest.raises(zigpy.exceptions.DeliveryError) as failed:
+        await transfer(app, signed_command())
+    assert str(failed.value).startswith("APS fragment 1 of ")
+    assert str(failed.value).endswith("refused by the NCP: MESSAGE_TOO_LONG (to 0x1A01)")
+    assert not ncp.unicasts and not app._pending_requests
+
+
+def test_limits_follow_encryption_and_source_routes(tmp_path: Path) -> None:
+    settings = RadioSettings(type="ezsp", path="/dev/ttyUSB-stand-in")
+    app = EzspRadioApp(zigpy_config(settings, tmp_path))
+
+    def packet(**kw: Any) -> t.ZigbeePacket:
+        return t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=METER_NWK),
+            data=t.SerializableBytes(b""),
+            **kw,
+        )
+
+    assert app.aps_payload_limit(packet(), fragment=False) == 82
+    assert app.aps_payload_limit(packet(), fragment=True) == 80
+    secured = packet(tx_options=t.TransmitOptions.APS_Encryption)
+    assert app.aps_payload_limit(secured, fragment=False) == 73
+    assert app.aps_payload_limit(secured, fragment=True) == 71
+    routed = packet(source_route=[0x1111, 0x2222])
+    assert app.aps_payload_limit(routed, fragment=False) == 82 - 2 - 4
+    app.config[zigpy.config.CONF_SOURCE_ROUTING] = True  # the NCP may route on its own
+    assert app.aps_payload_limit(secured, fragment=True) == 61
