@@ -97,9 +97,14 @@ class StandInNcp:
         asyncio.get_running_loop().call_soon(self.protocol, header + payload)
 
     def _callback(self, name: str, values: list[Any]) -> None:
+        """A callback frame, now, under a sequence number no command is waiting on (bellows
+        matches a frame to a waiting command by its sequence number alone)."""
         frame_id, _, rx_schema = self.protocol.COMMANDS[name]
         free = next(s for s in range(256) if s not in self.protocol._awaiting)
-        self._to_host(free, frame_id, bt.serialize_dict(values, {}, rx_schema))
+        header = bytes([free, 0x80, 0x01]) + bt.uint16_t(frame_id).serialize()
+        if self.version < 8:
+            header = bytes([free, 0x80, frame_id])
+        self.protocol(header + bt.serialize_dict(values, {}, rx_schema))
 
     # -- the commands the send path uses ------------------------------------------------------
 
