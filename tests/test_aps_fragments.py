@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bellows.types as bt
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hal import aps_fragments as af
@@ -12,6 +12,8 @@ from hal import aps_fragments as af
 payloads = st.binary(min_size=1, max_size=1200)
 block_sizes = st.integers(min_value=5, max_value=af.MAX_APS_PAYLOAD)
 windows = st.integers(min_value=1, max_value=af.MAX_WINDOW)
+# no per-example deadline: the machine running CI is shared and its timing is noisy
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_limits_are_the_stacks_documented_figures() -> None:
@@ -46,6 +48,7 @@ def test_split_refuses_what_cannot_be_numbered() -> None:
         af.split(b"", 10)
 
 
+@PROPERTY
 @given(payloads, block_sizes)
 def test_every_block_fits_and_they_join_to_the_payload(payload: bytes, size: int) -> None:
     blocks = af.split(payload, size)
@@ -53,7 +56,7 @@ def test_every_block_fits_and_they_join_to_the_payload(payload: bytes, size: int
     assert b"".join(b.data for b in blocks) == payload
 
 
-@settings(max_examples=200)
+@PROPERTY
 @given(payloads, block_sizes, st.data())
 def test_reassembled_in_any_order_with_duplicates(
     payload: bytes, size: int, data: st.DataObject
@@ -70,7 +73,7 @@ def test_reassembled_in_any_order_with_duplicates(
     assert r.pending() == 0
 
 
-@settings(max_examples=200)
+@PROPERTY
 @given(payloads, block_sizes, windows, st.data())
 def test_sender_never_exceeds_its_window_and_the_windowed_receiver_takes_it(
     payload: bytes, size: int, window: int, data: st.DataObject
@@ -98,6 +101,7 @@ def test_sender_never_exceeds_its_window_and_the_windowed_receiver_takes_it(
     assert sender.confirmed == set(range(len(blocks)))
 
 
+@PROPERTY
 @given(st.integers(2, 40), windows, st.data())
 def test_one_failed_block_fails_the_message_with_its_number(
     count: int, window: int, data: st.DataObject
@@ -169,3 +173,24 @@ def test_a_block_repeated_after_completion_is_a_duplicate_until_the_timeout() ->
     assert r.receive("m", 0x0201, b"b", now=2.0).outcome == "duplicate"
     r.expire(now=11.0)
     assert r.receive("m", 0x0200, b"a", now=12.0).outcome == "partial"  # a new message
+
+
+@PROPERTY
+@given(payloads, block_sizes, windows, st.data())
+def test_windowed_receiver_takes_any_order_inside_a_window_and_nothing_ahead(
+    payload: bytes, size: int, window: int, data: st.DataObject
+) -> None:
+    blocks = af.split(payload, size)
+    r = af.Reassembler(timeout_s=10, window=window)
+    got = None
+    for base in range(0, len(blocks), window):
+        ahead = base + window
+        if ahead < len(blocks):
+            refused = r.receive("m", blocks[ahead].group_id, blocks[ahead].data, now=0.0)
+            assert refused.outcome == "refused" and "outside the window" in refused.reason
+        order = data.draw(st.permutations(range(base, min(ahead, len(blocks)))))
+        for i in order:
+            result = r.receive("m", blocks[i].group_id, blocks[i].data, now=0.0)
+            assert result.outcome in ("partial", "complete"), result.reason
+            got = result.payload if result.outcome == "complete" else got
+    assert got == payload and r.pending() == 0
