@@ -210,8 +210,12 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
         async with self._limit_concurrency(priority=packet.priority):
             try:
                 if device is not None:
+                    # as bellows: APS acks (RETRY) replace the extended timeout
+                    acked = zigpy.types.TransmitOptions.ACK in packet.tx_options
                     await ezsp.set_extended_timeout(
-                        nwk=device.nwk, ieee=device.ieee, extended_timeout=packet.extended_timeout
+                        nwk=device.nwk,
+                        ieee=device.ieee,
+                        extended_timeout=packet.extended_timeout and not acked,
                     )
                 if packet.source_route is not None:
                     await ezsp.set_source_route(nwk=nwk, relays=packet.source_route)

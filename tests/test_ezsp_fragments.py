@@ -199,6 +199,13 @@ async def test_small_frames_go_as_before_in_one_unicast(tmp_path: Path) -> None:
     assert only.aps_frame.groupId == 0
     assert "getConfigurationValue" not in ncp.commands
     assert not ncp.refusals
+    # the blocks of a long one carry the very APS frame bellows built for the short one
+    await transfer(app, signed_command())
+    first = ncp.unicasts[1].aps_frame
+    fragment = bt.EmberApsOption.APS_OPTION_FRAGMENT
+    assert first.options == only.aps_frame.options | fragment
+    for name in ("profileId", "clusterId", "sourceEndpoint", "destinationEndpoint"):
+        assert getattr(first, name) == getattr(only.aps_frame, name)
 
 
 async def test_the_stand_in_refuses_an_unfragmented_long_payload(tmp_path: Path) -> None:
