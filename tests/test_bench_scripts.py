@@ -170,3 +170,10 @@ def test_e2e_bench_smoke_run() -> None:
     assert "latency at 100 frames/s, hub: median" in done.stdout
     assert "start to READY=1:" in done.stdout
     assert "RSS over 3 s" in done.stdout
+
+
+def test_fragment_bench_runs_and_its_commands_arrive_intact() -> None:
+    done = run_script("bench/fragment_bench.py", "--count", "20")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "  150 bytes (ZCL),  2 blocks, window 1: median" in done.stdout
+    assert " 1505 bytes (ZCL), 19 blocks, window 8: median" in done.stdout

@@ -10,11 +10,15 @@ that is never connected, a zigpy Device), never on mocks. Where the code touchin
   zigpy.listeners.ANY_DEVICE
 - hal/radio.py: ControllerApplication._load_db(), what ControllerApplication.new awaits
 - hal/ezsp.py: bellows.uart.connect(config, api, use_thread), replaced in the module because
-  bellows.ezsp calls it through the module; the bellows application's _ezsp
+  bellows.ezsp calls it through the module; the bellows application's _ezsp; for fragmented
+  sends, its _pending_requests (a dict of futures keyed (nwk, message tag) that its
+  messageSentHandler handling resolves), _req_lock, _limit_concurrency and get_sequence, and
+  bellows.zigbee.application's MESSAGE_SEND_TIMEOUT_MAINS / _BATTERY
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -23,6 +27,7 @@ from typing import Any
 
 import bellows.ezsp
 import bellows.uart
+import bellows.zigbee.application
 import pytest
 import zigpy.application
 import zigpy.device
@@ -99,3 +104,17 @@ def test_bellows_internals(tmp_path: Path) -> None:
     settings = RadioSettings(type="ezsp", path="/dev/ttyUSB-internals-check")
     app = radio_class("ezsp")(zigpy_config(settings, tmp_path))
     assert hasattr(app, "_ezsp"), broken("the bellows ControllerApplication._ezsp", where)
+    assert isinstance(getattr(app, "_pending_requests", None), dict), broken(
+        "the bellows ControllerApplication._pending_requests (a dict)", where
+    )
+    assert isinstance(getattr(app, "_req_lock", None), asyncio.Lock), broken(
+        "the bellows ControllerApplication._req_lock (an asyncio.Lock)", where
+    )
+    assert callable(getattr(app, "_limit_concurrency", None)), broken(
+        "zigpy ControllerApplication._limit_concurrency", where
+    )
+    assert callable(getattr(app, "get_sequence", None)), broken("get_sequence", where)
+    frame_sent = inspect.getsource(bellows.zigbee.application.ControllerApplication)
+    assert "self._pending_requests[pending_tag]" in frame_sent and (
+        "pending_tag = (destination, message_tag)" in frame_sent
+    ), broken("bellows resolving _pending_requests[(nwk, tag)] on messageSentHandler", where)
