@@ -50,6 +50,11 @@ class NcpEmulator:
             link.close()
             LOGGER.info("NCP emulator: dongle pulled from %s", link.path)
 
+    def replug(self) -> None:
+        """Plug the pulled dongle back in (a no-op when it is in)."""
+        if self.link is None:
+            self.plug()
+
     def attach(self, sim: SimDevice, install_code: bytes | None = None) -> str:
         """A simulated device tries to join; the trust centre's answer ("joined" or why not)."""
         return self.firmware.join(sim, install_code)

@@ -136,6 +136,7 @@ class PtyLink:
         tty.setraw(self._slave)  # no echo, no canonical mode: a serial line, not a terminal
         self.slave_path = os.ttyname(self._slave)
         if link_path is not None:
+            link_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = link_path.with_name(link_path.name + ".new")
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
