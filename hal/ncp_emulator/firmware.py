@@ -228,7 +228,7 @@ class NcpFirmware:
     def cmd_getTokenData(self, args: dict[str, Any]) -> dict[str, Any]:
         # No NV3 token interface on this firmware (bellows then neither rewrites the EUI-64 nor
         # writes the NWK update id token).
-        return {"status": t.sl_Status.NOT_FOUND, "value": t.LVBytes32(b"")}
+        return {"status": t.EmberStatus.NOT_FOUND}
 
     def cmd_setManufacturerCode(self, args: dict[str, Any]) -> dict[str, Any]:
         return {}
