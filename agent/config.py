@@ -411,7 +411,8 @@ def load_config(
             raise ConfigError(
                 path, "[lab] ncp_emulator", "only with [lab] enabled and [radio] type = 'ezsp'"
             )
-        radio["path"] = str(base / radio["path"])  # where the emulator publishes its pty
+        # where the emulator publishes its pty
+        radio["path"] = os.path.normpath(base / radio["path"])
     return Config(
         path=path,
         hub_id=values["hub_id"].upper(),

@@ -27,13 +27,13 @@ from agent.consent_command import CommandError, public_key_from_b64
 from agent.hub import Hub
 from gbcs import payloads, signature
 from gbcs.frame import Cra, build_frame
+from hal.sim.base import SimDevice
 from hal.sim.esme import LAB_MAC_KEY, SimEsme
 from hal.sim.ihd import SimIhd
-from hal.sim.base import SimDevice
 from hal.virtual import VirtualRadioApp
 
 if TYPE_CHECKING:
-    from hal.ncp_emulator import NcpEmulator
+    from hal.ncp_emulator.emulator import NcpEmulator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def plug_lab_ncp(config: Config) -> NcpEmulator | None:
     lab code: it is imported only here, only when asked for."""
     if not config.lab.ncp_emulator:
         return None
-    from hal.ncp_emulator import NcpEmulator
+    from hal.ncp_emulator.emulator import NcpEmulator
 
     hub = bytes.fromhex(config.hub_id)
     ncp = NcpEmulator(config.radio.path, eui64=":".join(f"{b:02x}" for b in hub))
@@ -158,7 +158,9 @@ class Lab:
         app = self.hub.app
         router = self.hub.router
         if router is None or (self.ncp is None and not isinstance(app, VirtualRadioApp)):
-            raise RuntimeError("the lab's simulated devices need the virtual radio or [lab] ncp_emulator")
+            raise RuntimeError(
+                "the lab's simulated devices need the virtual radio or [lab] ncp_emulator"
+            )
         for sim in (self.esme, self.ihd):
             self.hub.device_log.provision(sim.eui64, LAB_INSTALL_CODE)  # installed with the hub
         async with asyncio.timeout(join_timeout):

@@ -48,7 +48,7 @@ from hal import virtual_dongle
 from hal.virtual import VirtualRadioApp
 
 if TYPE_CHECKING:
-    from hal.ncp_emulator import NcpEmulator
+    from hal.ncp_emulator.emulator import NcpEmulator
 
 LOGGER = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-
 from typing import Any
 
 import aiomqtt
@@ -42,12 +41,11 @@ from agent.lab import (
 )
 from agent.radio_supervisor import SupervisorTiming
 from gbcs.frame import parse_frame
-from hal.ncp_emulator import NcpEmulator
+from hal.ncp_emulator.emulator import NcpEmulator
 from hal.ncp_emulator.limits import max_aps_payload
 from hal.radio import RadioSettings
 from hal.radio_check import check_radio
 from hal.sim.esme import SimEsme
-
 
 READS = [c for c in SUPPLIER_COMMANDS if not c.critical]  # unsigned: each fits one APS frame
 NEW_METER = bytes.fromhex("00DB1234567890B7")
@@ -83,6 +81,15 @@ async def emulated_hub(config: Config) -> AsyncIterator[tuple[Hub, Lab, NcpEmula
         await lab.stop()
         await hub.stop()
         ncp.close()
+
+
+async def eventually(check: Callable[[], object], seconds: float = 15.0) -> None:
+    """Poll a condition the hub exposes no event for (radio state, a join decision)."""
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not true within {seconds} s")
 
 
 def ups(rec: Recorder) -> list[tuple[str, dict[str, Any]]]:
@@ -190,10 +197,14 @@ async def test_install_code_join_of_a_device_log_entry(tmp_path: Path, broker: B
         # The key window opens at once (not at the next re-arm, minutes later): a device with
         # another install code is still refused, the right one joins.
         impostor = SimEsme(NEW_METER, 0x2B07)
-        async with asyncio.timeout(10):
-            while (decision := ncp.attach(impostor, OTHER_CODE)) == "no install-code key":
-                await asyncio.sleep(0.1)
-        assert decision == "wrong install-code key"
+        decisions: list[str] = []
+        await eventually(
+            lambda: (
+                decisions.append(ncp.attach(impostor, OTHER_CODE))
+                or decisions[-1] != "no install-code key"
+            )
+        )
+        assert decisions[-1] == "wrong install-code key"
         meter = SimEsme(NEW_METER, 0x2B07)
         async with asyncio.timeout(20):
             await join_until_admitted(ncp, meter, GOOD_CODE)
@@ -217,16 +228,15 @@ async def test_radio_pulled_and_plugged_back_reopens_the_tunnel(
         tunnel = hub.router.tunnel_ready[lab.esme.eui64]
 
         ncp.unplug()  # the pty master closes: bellows' reads fail as for a pulled USB dongle
-        async with asyncio.timeout(15):
-            while hub.health.radio_state != "fault":
-                await asyncio.sleep(0.05)
+        await eventually(lambda: hub.health.radio_state == "fault")
         assert not tunnel.is_set() or hub.app is None
         assert await lab.send_command(firmware_read) == "refused"
 
         ncp.replug()  # a new pty behind the same path
+        await eventually(
+            lambda: hub.app not in (None, first_app) and hub.health.radio_state == "ok", 30
+        )
         async with asyncio.timeout(30):
-            while hub.app is None or hub.app is first_app or hub.health.radio_state != "ok":
-                await asyncio.sleep(0.05)
             await hub.router.tunnel_ready[lab.esme.eui64].wait()
         assert ncp.plugged_count == 2
         assert await lab.send_command(firmware_read) == "delivered"
@@ -261,9 +271,11 @@ async def test_unknown_command_is_logged_loudly(
     config = emulated_config(tmp_path, broker)
     async with emulated_hub(config) as (hub, _lab, ncp):
         ezsp: Any = hub.app._ezsp  # type: ignore[union-attr]
-        with caplog.at_level(logging.ERROR, logger="hal.ncp_emulator"):
-            with pytest.raises(InvalidCommandError):
-                await ezsp.echo(data=b"hello")
+        with (
+            caplog.at_level(logging.ERROR, logger="hal.ncp_emulator"),
+            pytest.raises(InvalidCommandError),
+        ):
+            await ezsp.echo(data=b"hello")
     assert ncp.server.unknown == {"echo": 1}
     assert any(
         r.levelno == logging.ERROR and "unknown EZSP command echo" in r.getMessage()

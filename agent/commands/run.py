@@ -37,8 +37,12 @@ def _load(args: argparse.Namespace) -> Config:
     config = load_config(
         args.config, mqtt_url=args.mqtt_url, state_dir=args.state_dir, hub_id=args.hub_id
     )
-    if config.lab.enabled and config.radio.type != "virtual":
-        raise ConfigError(config.path, "[lab] enabled", "true only with [radio] type = 'virtual'")
+    if config.lab.enabled and config.radio.type != "virtual" and not config.lab.ncp_emulator:
+        raise ConfigError(
+            config.path,
+            "[lab] enabled",
+            "true only with [radio] type = 'virtual', or with [lab] ncp_emulator = true",
+        )
     return config
 
 

@@ -10,7 +10,3 @@ Lab code: the production modules never import this package; the lab (agent/lab.p
     limits.py       the unfragmented APS payload limit and where it comes from
     emulator.py     NcpEmulator: plug, unplug, attach a device
 """
-
-from hal.ncp_emulator.emulator import NcpEmulator
-
-__all__ = ["NcpEmulator"]

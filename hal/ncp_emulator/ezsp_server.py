@@ -121,7 +121,9 @@ class EzspServer:
                 label,
                 params.hex(),
             )
-            self._respond(seq, "invalidCommand", extended, {"status": t.EzspStatus.ERROR_INVALID_FRAME_ID})
+            self._respond(
+                seq, "invalidCommand", extended, {"status": t.EzspStatus.ERROR_INVALID_FRAME_ID}
+            )
             return
         _cmd_id, tx_schema, _rx = COMMANDS[name]
         if isinstance(tx_schema, dict):
@@ -137,7 +139,9 @@ class EzspServer:
             self._respond(seq, name, extended, response)
         except Exception:
             LOGGER.exception("NCP emulator: handler for %s failed: answered invalidCommand", name)
-            self._respond(seq, "invalidCommand", extended, {"status": t.EzspStatus.ERROR_INVALID_CALL})
+            self._respond(
+                seq, "invalidCommand", extended, {"status": t.EzspStatus.ERROR_INVALID_CALL}
+            )
             return
         if name == "version":
             self.extended = int(response["protocolVersion"]) >= 8
@@ -186,6 +190,7 @@ class EzspServer:
         """Every command the host sent, with counts (known first, then unknown)."""
         lines = [f"{name} {count}" for name, count in sorted(self.counts.items())]
         if self.unknown:
-            lines.append("unknown: " + ", ".join(f"{k} {v}" for k, v in sorted(self.unknown.items())))
+            lines.append(
+                "unknown: " + ", ".join(f"{k} {v}" for k, v in sorted(self.unknown.items()))
+            )
         return "\n".join(lines)
-

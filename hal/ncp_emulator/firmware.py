@@ -235,7 +235,9 @@ class NcpFirmware:
 
     def cmd_setRadioPower(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.nvram.parameters is not None:
-            self.nvram.parameters = self.nvram.parameters.replace(radioTxPower=int(args["power"]) & 0xFF)
+            self.nvram.parameters = self.nvram.parameters.replace(
+                radioTxPower=int(args["power"]) & 0xFF
+            )
         return {"status": EMBER_SUCCESS}
 
     def cmd_readCounters(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +315,11 @@ class NcpFirmware:
                     channels=t.Channels.NO_CHANNELS,
                 ),
             }
-        return {"status": EMBER_SUCCESS, "nodeType": t.EmberNodeType.COORDINATOR, "parameters": params}
+        return {
+            "status": EMBER_SUCCESS,
+            "nodeType": t.EmberNodeType.COORDINATOR,
+            "parameters": params,
+        }
 
     def cmd_getNodeId(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"nodeId": COORDINATOR if self.up else 0xFFFE}
@@ -389,7 +395,11 @@ class NcpFirmware:
     def cmd_replaceAddressTableEntry(self, args: dict[str, Any]) -> dict[str, Any]:
         index = int(args["addressTableIndex"])
         old = self.address_table.get(index)
-        self.address_table[index] = (args["newEui64"], int(args["newId"]), bool(args["newExtendedTimeout"]))
+        self.address_table[index] = (
+            args["newEui64"],
+            int(args["newId"]),
+            bool(args["newExtendedTimeout"]),
+        )
         return {
             "status": EMBER_SUCCESS,
             "oldEui64": old[0] if old else t.EUI64.convert("00:00:00:00:00:00:00:00"),
@@ -537,7 +547,6 @@ class NcpFirmware:
         destination = int(args["indexOrDestination"])
         aps: t.EmberApsFrame = args["apsFrame"]
         data = bytes(args["messageContents"])
-        tag = int(args["messageTag"])
         encrypted = t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options
         fragment = t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options
         limit = (max_fragment_payload if fragment else max_aps_payload)(aps_encrypted=encrypted)
@@ -601,7 +610,9 @@ class NcpFirmware:
         self.sent.append((destination, aps, whole))
         return whole
 
-    def _deliver(self, destination: int, aps: t.EmberApsFrame, data: bytes, args: dict[str, Any]) -> None:
+    def _deliver(
+        self, destination: int, aps: t.EmberApsFrame, data: bytes, args: dict[str, Any]
+    ) -> None:
         if destination == COORDINATOR:  # to itself: the NCP's own ZDO answers (loopback)
             self._later(0, lambda: self._sent(args, t.EmberStatus.SUCCESS))
             reply = self._local_zdo(aps, data)
