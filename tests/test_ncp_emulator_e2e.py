@@ -14,6 +14,9 @@ import asyncio
 import base64
 import contextlib
 import logging
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -311,3 +314,37 @@ async def test_radio_check_reports_what_the_ncp_is_ready_for(tmp_path: Path) -> 
         assert any("max_aps_payload: 82" in line.replace("  ", " ") for line in report.lines())
     finally:
         ncp.close()
+
+
+def test_radio_check_command_against_the_ncp_emulator_command(tmp_path: Path) -> None:
+    """The two commands a lab engineer types: the emulator in one process, `radio check` in
+    another, over the pty."""
+    exe = Path(sys.executable).parent / "han-agent"
+    link = tmp_path / "ncp"
+    server = subprocess.Popen(
+        [str(exe), "ncp-emulator", "--link", str(link)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith(f"EZSP v13 NCP emulator on {link} (/dev/pts/"), first
+        check = subprocess.run(
+            [str(exe), "radio", "check", "--path", str(link), "--timeout", "60"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert check.returncode == 2, check.stderr  # a working radio with no network yet
+        lines = check.stdout.splitlines()
+        assert "ezsp_protocol: 13" in lines
+        assert any(line.split() == ["stack_version:", "7.4.4.0"] for line in lines), lines
+        assert any(line.split()[:2] == ["cbke_library:", "absent"] for line in lines), lines
+        assert any(line.split() == ["max_aps_payload:", "82"] for line in lines), lines
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert server.returncode == 0
+    # bellows' probe (legacy format, then v13 extended) and radio check's stack version query
+    assert "  version 3" in out.splitlines(), out
+    assert "  maximumPayloadLength 1" in out.splitlines()
+    assert "  getCertificate283k1 1" in out.splitlines()
