@@ -224,7 +224,10 @@ async def test_radio_pulled_and_plugged_back_reopens_the_tunnel(
     config = emulated_config(tmp_path, broker, mode="full")
     firmware_read = LabCommand(0x0059, critical=False)
     async with emulated_hub(config) as (hub, lab, ncp):
-        hub.radio.timing = SupervisorTiming(retry_min=0.1, retry_max=0.2)
+        # close_timeout: closing the lost bellows application never finishes (its serial thread
+        # stopped with the port; docs/architecture.md, known defects), so the supervisor waits
+        # this long before it reconnects.
+        hub.radio.timing = SupervisorTiming(retry_min=0.1, retry_max=0.2, close_timeout=2.0)
         assert await lab.send_command(firmware_read) == "delivered"
         first_app = hub.app
         assert hub.router is not None
