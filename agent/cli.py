@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("simulate", "run the hub on the virtual radio through a scenario file"),
     "conformance": ("conformance", "run a meter through the conformance cases; write a report"),
     "radio": ("radio", "find, check and back up the Zigbee radio"),
+    "ncp-emulator": ("ncp_emulator", "serve an emulated EZSP NCP on a pty (lab and tests)"),
     "keys": ("keys", "supplier signing keys"),
     "consent": ("consent", "sign, send and show consent commands"),
     "firmware": ("firmware", "build and send signed firmware images"),

@@ -86,6 +86,7 @@ class LabConfig:
     supplier: str
     command_interval: float
     alert_interval: float
+    ncp_emulator: bool = False  # the lab's devices on an emulated EZSP NCP at [radio] path
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "supplier": Key(STR, "90B3D51F30010000", "an EUI-64 of 16 hex digits", _eui64),
         "command_interval": Key(NUM, 2.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
         "alert_interval": Key(NUM, 3.0, "seconds from 0.001 to 3600", _between(0.001, 3600)),
+        "ncp_emulator": Key(BOOL, False, "true or false"),
     },
     "outbox": {
         "max_bytes": Key(
@@ -412,6 +414,13 @@ def load_config(
     if radio["type"] == "ezsp" and not radio["path"]:
         raise ConfigError(path, "[radio] path", "required when type is 'ezsp'")
     lab = values["lab"]
+    if lab["ncp_emulator"]:
+        if not lab["enabled"] or radio["type"] != "ezsp":
+            raise ConfigError(
+                path, "[lab] ncp_emulator", "only with [lab] enabled and [radio] type = 'ezsp'"
+            )
+        # where the emulator publishes its pty
+        radio["path"] = os.path.normpath(base / radio["path"])
     return Config(
         path=path,
         hub_id=values["hub_id"].upper(),
@@ -438,6 +447,7 @@ def load_config(
             supplier=lab["supplier"].upper(),
             command_interval=float(lab["command_interval"]),
             alert_interval=float(lab["alert_interval"]),
+            ncp_emulator=lab["ncp_emulator"],
         ),
         health=HealthConfig(
             interval=float(values["health"]["interval"]),

@@ -307,6 +307,7 @@ class Hub:
         return False, "; ".join(f"{n} stopped: {why}" for n, why in stopped.items())
 
     def _admitted(self, eui64: bytes) -> None:
+        self.joins.update(self.device_log.entries)
         if self.router is not None:
             self.router.reconsider(eui64)
 

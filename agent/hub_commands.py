@@ -120,7 +120,7 @@ class HubCommands:
             if changed:
                 self._leave(command.eui64)
                 self.hub.forget_gsme(command.eui64)
-        self.hub.joins.devices = log.entries
+        self.hub.joins.update(log.entries)
         self.hub.raise_own_alert(self._response(frame))
         if changed:
             self.hub.raise_own_alert(self._cs14())

@@ -41,6 +41,7 @@ class JoinManager:
         self.current_app = current_app
         self.rearm = rearm
         self._task: asyncio.Task[None] | None = None
+        self._up = False
         self.armed: list[str] = []  # EUI-64s given a key window, in order (for health and tests)
 
     def pending(self, app: App) -> list[DeviceLogEntry]:
@@ -48,10 +49,20 @@ class JoinManager:
 
     def radio_up(self) -> None:
         self.radio_down()
+        self._up = True
         if self.devices:
             self._task = asyncio.get_running_loop().create_task(self._keep_armed())
 
+    def update(self, devices: tuple[DeviceLogEntry, ...]) -> None:
+        """The log changed (CCS01, an installer's entry): a new entry gets its key window now,
+        not at the next re-arm minutes later. On a real NCP a device with no window cannot
+        join, and keeps failing until the window opens."""
+        self.devices = devices
+        if self._up:
+            self.radio_up()
+
     def radio_down(self) -> None:
+        self._up = False
         if self._task is not None:
             self._task.cancel()
             self._task = None

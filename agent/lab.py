@@ -18,10 +18,11 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.config import LabConfig
+from agent.config import Config, LabConfig
 from agent.consent_command import CommandError, public_key_from_b64
 from agent.hub import Hub
 from gbcs import payloads, signature
@@ -32,6 +33,9 @@ from hal.sim.gsme import SimGsme
 from hal.sim.ihd import SimIhd
 from hal.sim.ppmid import SimPpmid
 from hal.virtual import VirtualRadioApp
+
+if TYPE_CHECKING:
+    from hal.ncp_emulator.emulator import NcpEmulator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -112,6 +116,31 @@ def first_trusted_key(trust: dict[str, str]) -> ec.EllipticCurvePublicKey | None
     return None
 
 
+def plug_lab_ncp(config: Config) -> NcpEmulator | None:
+    """The lab's emulated EZSP NCP (`[lab] ncp_emulator`), plugged in at `[radio] path` so the
+    hub's bellows finds it there; None when the lab runs on the virtual radio. The emulator is
+    lab code: it is imported only here, only when asked for."""
+    if not config.lab.ncp_emulator:
+        return None
+    from hal.ncp_emulator.emulator import NcpEmulator
+
+    hub = bytes.fromhex(config.hub_id)
+    ncp = NcpEmulator(config.radio.path, eui64=":".join(f"{b:02x}" for b in hub))
+    ncp.plug()
+    return ncp
+
+
+JOIN_RETRY = 0.25  # seconds between a simulated device's join attempts on the emulated NCP
+
+
+async def join_until_admitted(ncp: NcpEmulator, sim: SimDevice, install_code: bytes) -> None:
+    """A device with its install code keeps trying to join, as a real one does, until the trust
+    centre admits it (the hub opens its key window when the device log lists it)."""
+    while (decision := ncp.attach(sim, install_code)) != "joined":
+        LOGGER.debug("lab: %s not joined yet: %s", sim.ieee, decision)
+        await asyncio.sleep(JOIN_RETRY)
+
+
 SIMULATED = {"esme": SimEsme, "gsme": SimGsme, "ppmid": SimPpmid, "ihd": SimIhd}
 """The device kinds the lab simulates, by the name scenarios use."""
 
@@ -136,9 +165,17 @@ class Lab:
     By default one ESME and one IHD from [lab]; `sims` gives any mix of simulated devices
     (make_sim) instead, as a scenario's [[devices]] do."""
 
-    def __init__(self, hub: Hub, config: LabConfig, sims: list[SimDevice] | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        config: LabConfig,
+        sims: list[SimDevice] | None = None,
+        *,
+        ncp: NcpEmulator | None = None,
+    ) -> None:
         self.hub = hub
         self.config = config
+        self.ncp = ncp  # the emulated NCP carrying the devices, or None: the virtual radio
         if sims is None:
             sims = [
                 make_sim("esme", bytes.fromhex(config.esme), 0),
@@ -188,14 +225,21 @@ class Lab:
         within `join_timeout` seconds (`waiting()` says which)."""
         app = self.hub.app
         router = self.hub.router
-        if not isinstance(app, VirtualRadioApp) or router is None:
-            raise RuntimeError("the lab's simulated devices need the virtual radio")
+        if router is None or (self.ncp is None and not isinstance(app, VirtualRadioApp)):
+            raise RuntimeError(
+                "the lab's simulated devices need the virtual radio or [lab] ncp_emulator"
+            )
         for sim in self.sims:
             self.hub.device_log.provision(sim.eui64, LAB_INSTALL_CODE)  # installed with the hub
-            app.attach(sim)
         loop = asyncio.get_running_loop()
         asked: dict[bytes, float] = {}
         async with asyncio.timeout(join_timeout):
+            for sim in self.sims:
+                if self.ncp is not None:
+                    await join_until_admitted(self.ncp, sim, LAB_INSTALL_CODE)
+                else:
+                    assert isinstance(app, VirtualRadioApp)
+                    app.attach(sim)
             while waiting := self.waiting():
                 for sim in waiting:
                     # A GSME opens its tunnel itself once the hub knows it as one, and asks

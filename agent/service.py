@@ -31,12 +31,13 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import gc_policy
 from agent.config import Config, ConfigError
 from agent.consent import Mode
 from agent.hub import Hub
-from agent.lab import Lab
+from agent.lab import Lab, plug_lab_ncp
 from agent.logs import LogControl
 from agent.loop_errors import quiet_closed_socket_races
 from agent.notify import Notifier
@@ -45,6 +46,9 @@ from agent.state import StateError
 from agent.watchdog import Watchdog, judge
 from hal import virtual_dongle
 from hal.virtual import VirtualRadioApp
+
+if TYPE_CHECKING:
+    from hal.ncp_emulator.emulator import NcpEmulator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,14 +90,15 @@ class Service:
             self.logs.set_restricted(lambda: hub.consent.mode is not Mode.FULL)
         lab: Lab | None = None
         tasks: list[asyncio.Task[None]] = []
+        ncp = plug_lab_ncp(self.config)  # the lab's emulated NCP, before bellows looks for it
         try:
             try:
                 with self._state_os_errors():
                     await hub.start()
                 if self.config.lab.enabled:
-                    lab = Lab(hub, self.config.lab)
+                    lab = Lab(hub, self.config.lab, ncp=ncp)
                     await lab.start()
-                    self._lab_signals(hub, loop)
+                    self._lab_signals(hub, loop, ncp)
                     hub.event(
                         f"lab: ESME {self.config.lab.esme}, IHD {self.config.lab.ihd}, "
                         f"supplier {self.config.lab.supplier}; Ctrl-C stops"
@@ -132,6 +137,9 @@ class Service:
                 await hub.stop()
             except Exception as exc:
                 LOGGER.error("stop did not complete cleanly: %s: %s", type(exc).__name__, exc)
+            if ncp is not None:
+                LOGGER.info("NCP emulator: EZSP commands seen: %s", ncp.command_counts())
+                ncp.close()
         return 0
 
     @contextlib.contextmanager
@@ -194,9 +202,16 @@ class Service:
                 )
             self.notifier.ready(self._running(hub))
 
-    def _lab_signals(self, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
+    def _lab_signals(
+        self, hub: Hub, loop: asyncio.AbstractEventLoop, ncp: NcpEmulator | None
+    ) -> None:
         """Lab only: SIGUSR1 pulls a named virtual dongle (`virtual://NAME`), SIGUSR2 plugs it
-        back, through zigpy's own connection_lost path (hal/virtual_dongle.py)."""
+        back, through zigpy's own connection_lost path (hal/virtual_dongle.py). On the emulated
+        NCP the same signals close its pty and open a new one behind the same path."""
+        if ncp is not None:
+            loop.add_signal_handler(signal.SIGUSR1, ncp.unplug)
+            loop.add_signal_handler(signal.SIGUSR2, ncp.replug)
+            return
         path = hub.config.radio.path
         if not isinstance(hub.app, VirtualRadioApp) or virtual_dongle.named(path) is None:
             return

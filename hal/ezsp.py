@@ -317,3 +317,40 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
             groupId=bt.uint16_t(0),
             sequence=bt.uint8_t(packet.tsn),
         )
+
+CBKE_ABSENT_STATUSES = ("LIBRARY_NOT_PRESENT",)
+
+
+async def ncp_readiness(app: EzspRadioApp) -> dict[str, Any]:
+    """What `han-agent radio check` reports about the gaps a production meter meets: the stack
+    version (EZSP `version`), whether the CBKE 283k1 library and a 283k1 certificate are on the
+    NCP (`getCertificate283k1`: LIBRARY_NOT_PRESENT or an unknown command means no library,
+    another failure or a blank certificate means the library without a certificate), and the
+    largest unfragmented APS payload (`maximumPayloadLength`)."""
+    import bellows.types as bt  # only radio check needs them
+
+    ezsp: Any = app._ezsp
+    _version, _stack_type, stack = await ezsp._command(
+        "version", desiredProtocolVersion=ezsp.ezsp_version
+    )
+    library, certificate = "absent", "absent"
+    try:
+        status, cert = await ezsp.getCertificate283k1()
+    except Exception as exc:  # an NCP that does not know the command has no CBKE either
+        library = certificate = f"absent (getCertificate283k1: {type(exc).__name__})"
+    else:
+        name = getattr(status, "name", str(status))
+        if name not in CBKE_ABSENT_STATUSES:
+            library = "present"
+            blank = bytes(cert) in (bytes(len(cert)), b"\xff" * len(cert))
+            ok = bt.sl_Status.from_ember_status(status) == bt.sl_Status.OK
+            certificate = "present" if ok and not blank else f"absent ({name})"
+        else:
+            library = certificate = f"absent ({name})"
+    (aps_length,) = await ezsp.maximumPayloadLength()
+    return {
+        "stack_version": ".".join(str((int(stack) >> s) & 0xF) for s in (12, 8, 4, 0)),
+        "cbke_library": library,
+        "cbke_cert_283k1": certificate,
+        "max_aps_payload": int(aps_length),
+    }

@@ -59,6 +59,11 @@ async def check_radio(settings: RadioSettings, *, deadline: float = 30.0) -> Rad
                 report.firmware = await firmware_info()
             else:
                 report.firmware = {"stack": type(app).__name__}
+            if settings.type == "ezsp":
+                from hal.ezsp import EzspRadioApp, ncp_readiness
+
+                assert isinstance(app, EzspRadioApp)
+                report.firmware.update(await ncp_readiness(app))
             try:
                 await app.load_network_info(load_devices=False)
             except zigpy.exceptions.NetworkNotFormed:

@@ -2,11 +2,29 @@
 # One command for the lab default: set up, make sure a broker listens on 127.0.0.1:1883, and
 # run the hub on the virtual radio with simulated meters and a live view. Ctrl-C stops it.
 # Extra arguments go to `han-agent run`; with --mqtt-url the broker is yours to provide.
+# `--radio emulated` runs the same lab through real bellows against the emulated EZSP NCP on a
+# pty (config/lab-emulated-ncp.toml); `--radio virtual` (the default) on the virtual radio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+config=config/lab-virtual.toml
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --radio)
+      case "${2:-}" in
+        virtual) config=config/lab-virtual.toml ;;
+        emulated) config=config/lab-emulated-ncp.toml ;;
+        *) echo "lab.sh: --radio takes 'virtual' or 'emulated', not '${2:-}'" >&2; exit 64 ;;
+      esac
+      shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]+"${args[@]}"}"
 bash scripts/setup.sh
 
-run() { exec .venv/bin/han-agent run --config config/lab-virtual.toml "$@"; }
+run() { exec .venv/bin/han-agent run --config "$config" "$@"; }
 case " $* " in *" --mqtt-url"*) run "$@" ;; esac
 
 listening() {

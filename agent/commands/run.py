@@ -46,8 +46,12 @@ def _load(args: argparse.Namespace) -> Config:
         hub_id=args.hub_id,
         capture=args.capture,
     )
-    if config.lab.enabled and config.radio.type != "virtual":
-        raise ConfigError(config.path, "[lab] enabled", "true only with [radio] type = 'virtual'")
+    if config.lab.enabled and config.radio.type != "virtual" and not config.lab.ncp_emulator:
+        raise ConfigError(
+            config.path,
+            "[lab] enabled",
+            "true only with [radio] type = 'virtual', or with [lab] ncp_emulator = true",
+        )
     return config
 
 
