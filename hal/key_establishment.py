@@ -56,6 +56,17 @@ TERMINATE_WAIT_TIME_S: Final = 10
 again."""
 
 
+@dataclass(frozen=True)
+class Timing:
+    """The times one end uses, in seconds (defaults above; tests shorten them)."""
+
+    ephemeral_data_generate: int = EPHEMERAL_DATA_GENERATE_TIME_S
+    confirm_key_generate: int = CONFIRM_KEY_GENERATE_TIME_S
+    initiate_response: float = INITIATE_RESPONSE_TIMEOUT_S
+    transit_margin: float = TRANSIT_MARGIN_S
+    terminate_wait: int = TERMINATE_WAIT_TIME_S
+
+
 class TerminateStatus(enum.IntEnum):
     """Status codes of the Terminate Key Establishment command (SE 1.x Annex C.3.1)."""
 
@@ -269,10 +280,17 @@ class KeyEstablishment:
     before the NCP is asked to use it.
     """
 
-    def __init__(self, role: Role, local_certificate: bytes, partner: bytes) -> None:
+    def __init__(
+        self,
+        role: Role,
+        local_certificate: bytes,
+        partner: bytes,
+        timing: Timing = Timing(),
+    ) -> None:
         if len(partner) != 8:
             raise ValueError(f"partner EUI-64: expected 8 bytes, got {len(partner)}")
         self.role = role
+        self.timing = timing
         self.local = Certificate283k1.parse(local_certificate)
         self.local_certificate = bytes(local_certificate)
         self.partner = bytes(partner)
@@ -301,21 +319,23 @@ class KeyEstablishment:
             Send(
                 InitiateRequest(
                     SUITE_283K1,
-                    EPHEMERAL_DATA_GENERATE_TIME_S,
-                    CONFIRM_KEY_GENERATE_TIME_S,
+                    self.timing.ephemeral_data_generate,
+                    self.timing.confirm_key_generate,
                     self.local_certificate,
                 )
             ),
-            StartTimer(INITIATE_RESPONSE_TIMEOUT_S),
+            StartTimer(self.timing.initiate_response),
         ]
 
     def receive(self, message: Message) -> list[Action]:
         if self._state is _State.DONE:
             return []
         if isinstance(message, Terminate):
+            status = _status_or_none(message.status)
+            name = status.name if status is not None else "unknown status"
             return self._finish_failed(
-                _status_or_none(message.status),
-                f"partner terminated key establishment with status {message.status:#04x}",
+                status,
+                f"partner terminated key establishment: {name} ({message.status:#04x})",
                 send=False,
             )
         expected = {
@@ -351,7 +371,7 @@ class KeyEstablishment:
             self._state = _State.AWAIT_EPHEMERAL_RESPONSE
             return [
                 Send(EphemeralDataRequest(self._local_ephemeral)),
-                StartTimer(self._partner_ephemeral_time + TRANSIT_MARGIN_S),
+                StartTimer(self._partner_ephemeral_time + self.timing.transit_margin),
             ]
         return self._responder_maybe_calculate()
 
@@ -367,14 +387,14 @@ class KeyEstablishment:
             self._state = _State.AWAIT_CONFIRM_RESPONSE
             return [
                 Send(ConfirmKeyRequest(self._local_mac)),
-                StartTimer(self._partner_confirm_time + TRANSIT_MARGIN_S),
+                StartTimer(self._partner_confirm_time + self.timing.transit_margin),
             ]
         self._expected_mac, self._local_mac = bytes(initiator_smac), bytes(responder_smac)
         self._state = _State.AWAIT_CONFIRM_REQUEST
         assert self._local_ephemeral is not None
         return [
             Send(EphemeralDataResponse(self._local_ephemeral)),
-            StartTimer(self._partner_confirm_time + TRANSIT_MARGIN_S),
+            StartTimer(self._partner_confirm_time + self.timing.transit_margin),
         ]
 
     def ncp_failed(self, reason: str) -> list[Action]:
@@ -387,6 +407,14 @@ class KeyEstablishment:
         if self._state is _State.DONE:
             return []
         return self._finish_failed(None, f"timed out {self._state.value}", send=False)
+
+    def transport_failed(self, reason: str) -> list[Action]:
+        """A message could not be delivered (no APS acknowledgement): nothing more can be sent."""
+        if self._state is _State.DONE:
+            return []
+        return self._finish_failed(
+            None, f"delivery failed {self._state.value}: {reason}", send=False
+        )
 
     # --- steps ---
 
@@ -418,19 +446,19 @@ class KeyEstablishment:
         self._partner_confirm_time = message.confirm_key_generate_time
         if self.role is Role.INITIATOR:
             self._state = _State.GENERATING_KEYS
-            return [NcpGenerateKeys(), StartTimer(EPHEMERAL_DATA_GENERATE_TIME_S)]
+            return [NcpGenerateKeys(), StartTimer(self.timing.ephemeral_data_generate)]
         self._state = _State.GENERATING_KEYS
         return [
             Send(
                 InitiateResponse(
                     SUITE_283K1,
-                    EPHEMERAL_DATA_GENERATE_TIME_S,
-                    CONFIRM_KEY_GENERATE_TIME_S,
+                    self.timing.ephemeral_data_generate,
+                    self.timing.confirm_key_generate,
                     self.local_certificate,
                 )
             ),
             NcpGenerateKeys(),
-            StartTimer(self._partner_ephemeral_time + TRANSIT_MARGIN_S),
+            StartTimer(self._partner_ephemeral_time + self.timing.transit_margin),
         ]
 
     def _on_ephemeral(self, ephemeral: bytes) -> list[Action]:
@@ -444,7 +472,7 @@ class KeyEstablishment:
             self._state = _State.CALCULATING
             return [
                 NcpCalculateSmacs(True, self._partner_certificate, self._partner_ephemeral),
-                StartTimer(CONFIRM_KEY_GENERATE_TIME_S),
+                StartTimer(self.timing.confirm_key_generate),
             ]
         return self._responder_maybe_calculate()
 
@@ -460,7 +488,7 @@ class KeyEstablishment:
         self._state = _State.CALCULATING
         return [
             NcpCalculateSmacs(False, self._partner_certificate, self._partner_ephemeral),
-            StartTimer(CONFIRM_KEY_GENERATE_TIME_S),
+            StartTimer(self.timing.confirm_key_generate),
         ]
 
     def _on_confirm(self, mac: bytes) -> list[Action]:
@@ -481,7 +509,7 @@ class KeyEstablishment:
     ) -> list[Action]:
         actions: list[Action] = []
         if send and status is not None:
-            actions.append(Send(Terminate(status, TERMINATE_WAIT_TIME_S, SUITE_283K1)))
+            actions.append(Send(Terminate(status, self.timing.terminate_wait, SUITE_283K1)))
         if self._state is not _State.IDLE:
             actions.append(NcpClear(False))
         self._state = _State.DONE

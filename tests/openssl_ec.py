@@ -31,9 +31,7 @@ def private_key_der(d: int) -> bytes:
 
 def public_key_der(point: bytes) -> bytes:
     """A SubjectPublicKeyInfo for an encoded point (compressed 02/03 or uncompressed 04)."""
-    return _der(
-        0x30, _der(0x30, OID_EC_PUBLIC_KEY + OID_SECT283K1) + _der(0x03, b"\x00" + point)
-    )
+    return _der(0x30, _der(0x30, OID_EC_PUBLIC_KEY + OID_SECT283K1) + _der(0x03, b"\x00" + point))
 
 
 def _run(args: list[str]) -> bytes:
@@ -82,4 +80,6 @@ def ecdh(d: int, peer_point: bytes) -> bytes:
 
 
 def curve_parameters_text() -> str:
-    return _run(["ecparam", "-name", "sect283k1", "-param_enc", "explicit", "-text", "-noout"]).decode()
+    return _run(
+        ["ecparam", "-name", "sect283k1", "-param_enc", "explicit", "-text", "-noout"]
+    ).decode()
