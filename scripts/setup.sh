@@ -19,6 +19,8 @@ command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 # scripts/check-unit.sh: systemd-analyze, and /bin/kill that the unit's ExecReload names.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ -x /bin/kill ] || need+=(procps)
+# The CBKE tests check the sect283k1 mathematics against the openssl command (tests/openssl_ec.py).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
