@@ -317,3 +317,35 @@ def test_one_bit_changed_in_flight_never_gives_a_shared_key(
     assert done[0]
     assert not outcome.ok
     assert not (hub.ncp.link_keys and meter.link_keys)
+
+
+def _any_message() -> st.SearchStrategy[Message]:
+    blob = st.binary(min_size=0, max_size=80)
+    small = st.integers(min_value=0, max_value=255)
+    return st.one_of(
+        st.builds(InitiateResponse, st.integers(0, 0xFFFF), small, small, blob),
+        st.builds(
+            InitiateResponse, st.just(SUITE_283K1), small, small, st.just(METER_KEY.certificate)
+        ),
+        st.builds(EphemeralDataResponse, blob),
+        st.builds(ConfirmKeyResponse, blob),
+        st.builds(Terminate, small, small, st.integers(0, 0xFFFF)),
+        st.builds(InitiateRequest, st.integers(0, 0xFFFF), small, small, blob),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_any_message(), max_size=6))
+def test_no_sequence_of_messages_from_an_impostor_yields_a_key(messages: list[Message]) -> None:
+    """A partner without the meter's private key (here: arbitrary messages, even carrying the
+    meter's real certificate) never gets the hub to store a link key, and every failure comes with
+    a reason."""
+    hub = Hub(KeyEstablishment(Role.INITIATOR, HUB_KEY.certificate, METER), library(HUB_KEY))
+    hub.run(hub.machine.start())
+    for message in messages:
+        hub.run(hub.machine.receive(message))
+    outcome = hub.machine.outcome
+    assert hub.ncp.link_keys == {}
+    assert "clearTemporaryDataMaybeStoreLinkKey283k1(True)" not in hub.ncp_calls
+    if outcome is not None:
+        assert not outcome.ok and outcome.reason
