@@ -35,6 +35,8 @@ if $for_tests && ! command -v tshark >/dev/null 2>&1; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" \
     | $SUDO debconf-set-selections
 fi
+# The CBKE tests check the sect283k1 mathematics against the openssl command (tests/openssl_ec.py).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

@@ -22,7 +22,12 @@ from zigpy.zcl import foundation
 
 from gbcs import payloads, signature
 from gbcs.frame import Cra, Frame, FrameError, build_frame, parse_frame
+from hal import key_establishment as ke
+from hal.cbke_math.ncp import CbkeLibrary
+from hal.key_establishment_cluster import CLUSTER_ID as KEY_ESTABLISHMENT
+from hal.key_establishment_cluster import KeyEstablishment, command_for, message_from
 from hal.sim.base import SimDevice
+from hal.sim.key_establishment import SimKeyEstablishment
 from hal.sim.ota_client import OTA_CLUSTER, RECEIPT_ALERT, SimOtaClient
 from hal.tunneling import CLUSTER_ID as TUNNELING
 from hal.tunneling import PROTOCOL_GB_HRGP, Tunneling, TunnelStatus
@@ -57,9 +62,19 @@ class SimEsme(SimDevice):
         clock: Clock = _utc_now,
         first_alert_counter: int = 2000,
         refuse_tunnel: TunnelStatus | None = None,
+        cbke: CbkeLibrary | None = None,
+        trust_centre: bytes | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(ieee, nwk, **kwargs)  # type: ignore[arg-type]
+        # With a CBKE library (its certificate and key) the meter has a Key Establishment
+        # server and answers the hub's exchange with its own maths. `trust_centre` is the hub's
+        # EUI-64 (most significant byte first) the meter expects as the certificate's subject;
+        # without it the simulator takes the subject the hub's certificate names.
+        self.key_establishment = SimKeyEstablishment(cbke) if cbke is not None else None
+        self.trust_centre = trust_centre
+        if cbke is not None:
+            self.input_clusters = (*self.input_clusters, KEY_ESTABLISHMENT)
         self.refuse_tunnel = refuse_tunnel  # answer every tunnel request with this status
         self.key = key or signature.generate_key()
         self.clock = clock
@@ -87,6 +102,8 @@ class SimEsme(SimDevice):
     ) -> list[t.ZigbeePacket]:
         if packet.cluster_id == OTA_CLUSTER:
             return self.ota.handle(hdr, payload)
+        if packet.cluster_id == KEY_ESTABLISHMENT and self.key_establishment is not None:
+            return self._key_establishment(hdr, payload)
         if packet.cluster_id != TUNNELING or hdr.direction != foundation.Direction.Client_to_Server:
             return []
         defs = Tunneling.ServerCommandDefs
@@ -104,6 +121,53 @@ class SimEsme(SimDevice):
             self.tunnel_id = None
             return []
         return []
+
+    def handle(self, packet: t.ZigbeePacket) -> list[t.ZigbeePacket]:
+        replies = super().handle(packet)
+        kes = self.key_establishment
+        if packet.cluster_id == KEY_ESTABLISHMENT and kes is not None and kes.silent:
+            return []  # the lab's silent meter: not even a Default Response
+        return replies
+
+    def _key_establishment(self, hdr: foundation.ZCLHeader, payload: bytes) -> list[t.ZigbeePacket]:
+        """The meter's Key Establishment server: each answer reuses the request's TSN."""
+        assert self.key_establishment is not None
+        if hdr.direction != foundation.Direction.Client_to_Server:
+            return []
+        command = KeyEstablishment.server_commands.get(hdr.command_id)
+        if command is None:
+            return []
+        args, _ = command.schema.deserialize(payload)
+        message = message_from(hdr.command_id, args, from_server=False)
+        partner = self.trust_centre
+        if partner is None and isinstance(message, ke.InitiateRequest):
+            try:
+                partner = ke.Certificate283k1.parse(message.identity).subject
+            except ke.CertificateError:
+                partner = bytes(8)
+        answers = self.key_establishment.receive(message, partner or bytes(8))
+        packets = []
+        for answer in answers:
+            cmd, fields = command_for(answer, from_server=True)
+            packets.append(
+                self.cluster_command_packet(
+                    KEY_ESTABLISHMENT,
+                    cmd.id,
+                    fields,
+                    cmd.schema,
+                    direction=foundation.Direction.Server_to_Client,
+                    tsn=hdr.tsn,
+                )
+            )
+        return packets
+
+    @property
+    def link_key(self) -> bytes | None:
+        """The APS link key the meter holds for the hub after CBKE, if any."""
+        if self.key_establishment is None:
+            return None
+        keys = self.key_establishment.link_keys
+        return keys.get(self.trust_centre) if self.trust_centre else next(iter(keys.values()), None)
 
     def _tunnel_response(self, tsn: int, protocol_id: int) -> t.ZigbeePacket:
         defs = Tunneling.ClientCommandDefs
