@@ -318,6 +318,7 @@ class EzspRadioApp(SmartEnergyProfileMixin, BellowsApplication):
             sequence=bt.uint8_t(packet.tsn),
         )
 
+
 CBKE_ABSENT_STATUSES = ("LIBRARY_NOT_PRESENT",)
 
 
