@@ -15,7 +15,7 @@ from reference_data import gbcs_examples
 
 from gbcs import payloads, tunnel
 from gbcs.alert_details import FirmwareReceipt, FirmwareTransfer, FutureDatedOutcome
-from gbcs.classify import classify
+from gbcs.classify import classify, reported_command_category
 from gbcs.codes import ALERT_CODES, ALERT_MESSAGE_CODES, MESSAGE_CODES, Category
 from gbcs.frame import Cra, FrameError, build_frame, parse_frame
 from gbcs.gbt import GbtBlock
@@ -112,7 +112,10 @@ def test_reference_future_dated_gbz_alert_names_its_command() -> None:
     assert frame.alert_detail == FutureDatedOutcome(
         actioned=True, message_code=0x00A3, counter=1002
     )
-    assert classify(frame) is Category.TARIFF  # GCS01b, not critical_alert (docs/gbcs-notes.md 7.3)
+    # It reports on a GCS01b tariff command, and carries an outcome, not tariff data: a critical
+    # alert (docs/gbcs-notes.md 7.3).
+    assert reported_command_category(frame) is Category.TARIFF
+    assert classify(frame) is Category.CRITICAL_ALERT
 
 
 def test_reference_supplementary_remote_party_fields() -> None:
