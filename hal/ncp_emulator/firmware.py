@@ -563,6 +563,11 @@ class NcpFirmware:
             return {"status": t.EmberStatus.MESSAGE_TOO_LONG, "sequence": 0}
         sequence = self._next_sequence()
         if fragment:
+            # The NCP gives block 0 its APS counter; the host sends the later blocks with it.
+            if aps.groupId & 0xFF:
+                sequence = int(aps.sequence)
+            else:
+                aps = t.EmberApsFrame(**{**aps.as_dict(), "sequence": t.uint8_t(sequence)})
             whole = self.receive_fragment(destination, aps, data)
             status = t.EmberStatus.SUCCESS if whole is not False else t.EmberStatus.INVALID_CALL
             if whole is False:
