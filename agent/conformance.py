@@ -70,6 +70,7 @@ from agent.lab import LAB_INSTALL_CODE, LabCommand, LabSupplier
 from agent.policy import CONSUMER_CHOICE, Decision, Direction, Profile, decide
 from agent.scenario import change_consent
 from agent.shipped import CONFORMANCE_CASES, LAB_TEST_KEY
+from agent.view import ForwardingView, LiveView
 from gbcs import payloads, signature
 from gbcs.classify import classify
 from gbcs.frame import Cra, Frame, build_frame, parse_frame
@@ -272,32 +273,22 @@ class HubDecision:
         return out
 
 
-class DecisionLog:
+class DecisionLog(ForwardingView):
     """The hub's view hook: records every decision, and passes it on to another view if any."""
 
-    def __init__(self, inner: Any = None) -> None:
+    def __init__(self, inner: LiveView | None = None) -> None:
+        super().__init__(inner)
         self.entries: list[HubDecision] = []
-        self.inner = inner
 
     def decision(self, direction: str, device: bytes, frame: Frame, decision: Decision) -> None:
         self.entries.append(
             HubDecision(str(direction), device.hex().upper(), frame.raw, Shape.of(frame), decision)
         )
-        if self.inner is not None:
-            self.inner.decision(direction, device, frame, decision)
+        super().decision(direction, device, frame, decision)
 
     def malformed(self, device: bytes, reason: str) -> None:
         self.entries.append(HubDecision("upstream", device.hex().upper(), None, None, None, reason))
-        if self.inner is not None:
-            self.inner.malformed(device, reason)
-
-    def refused(self, request_id: str, reason: str) -> None:
-        if self.inner is not None:
-            self.inner.refused(request_id, reason)
-
-    def event(self, text: str) -> None:
-        if self.inner is not None:
-            self.inner.event(text)
+        super().malformed(device, reason)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from agent.policy import Decision
 from agent.router import eui64_bytes
 from agent.scenario_file import Device, Event, Scenario, ScenarioError, load_scenario
 from agent.shipped import LAB_TEST_KEY
-from agent.view import LiveView
+from agent.view import ForwardingView, LiveView
 from gbcs import signature
 from gbcs.frame import Frame, FrameError, parse_frame
 from hal.sim.base import SimDevice
@@ -68,12 +68,12 @@ def scenario_config(config: Config, scenario: Scenario, time_scale: float) -> Co
     return replace(config, gsme=replace(config.gsme, queue_expiry=expiry))
 
 
-class DecisionRecorder(LiveView):
+class DecisionRecorder(ForwardingView):
     """The hub's view hook, recording each decision, then passing every call on to the view
     that was there (the live view, or none)."""
 
     def __init__(self, inner: LiveView | None, into: Observed) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.into = into
 
     def decision(self, direction: str, device: bytes, frame: Frame, decision: Decision) -> None:
@@ -86,20 +86,7 @@ class DecisionRecorder(LiveView):
                 reason=decision.reason,
             )
         )
-        if self.inner is not None:
-            self.inner.decision(direction, device, frame, decision)
-
-    def malformed(self, device: bytes, reason: str) -> None:
-        if self.inner is not None:
-            self.inner.malformed(device, reason)
-
-    def refused(self, request_id: str, reason: str) -> None:
-        if self.inner is not None:
-            self.inner.refused(request_id, reason)
-
-    def event(self, text: str) -> None:
-        if self.inner is not None:
-            self.inner.event(text)
+        super().decision(direction, device, frame, decision)
 
 
 @dataclass

@@ -81,3 +81,28 @@ class LiveView:
 
     def event(self, text: str) -> None:
         self._write(f"{datetime.now():%H:%M:%S} {self._paint(text, DIM)}")
+
+
+class ForwardingView(LiveView):
+    """A view hook that passes every call on to the view that was there (or none): the base of
+    hooks that record what the hub decided (scenarios, conformance) without changing what the
+    lab sees."""
+
+    def __init__(self, inner: LiveView | None) -> None:
+        self.inner = inner
+
+    def decision(self, direction: str, device: bytes, frame: Frame, decision: Decision) -> None:
+        if self.inner is not None:
+            self.inner.decision(direction, device, frame, decision)
+
+    def malformed(self, device: bytes, reason: str) -> None:
+        if self.inner is not None:
+            self.inner.malformed(device, reason)
+
+    def refused(self, request_id: str, reason: str) -> None:
+        if self.inner is not None:
+            self.inner.refused(request_id, reason)
+
+    def event(self, text: str) -> None:
+        if self.inner is not None:
+            self.inner.event(text)
