@@ -31,6 +31,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zigpy.application
 
@@ -213,3 +214,21 @@ class RadioSupervisor:
                 await asyncio.shield(app.shutdown())
         except Exception as exc:
             LOGGER.warning("closing the lost radio did not finish cleanly: %r", exc)
+            await _close_database(app, self.timing.close_timeout)
+
+
+async def _close_database(app: App, grace: float) -> None:
+    """Close the zigpy database of an application whose shutdown never reached it.
+
+    A lost EZSP dongle's shutdown waits on a disconnect scheduled on bellows' serial thread,
+    which has already stopped, so zigpy never gets to its database; aiosqlite's thread is not a
+    daemon, and each such loss would leave one behind that keeps the process from exiting.
+    """
+    database: Any = getattr(app, "_dblistener", None)
+    if database is None:
+        return
+    try:
+        async with asyncio.timeout(grace):
+            await database.shutdown()
+    except Exception as exc:
+        LOGGER.warning("closing the lost radio's database failed: %r", exc)
